@@ -1,0 +1,8 @@
+"""Expectation-Maximization for scikit-learn users whose data has holes in it."""
+
+from ._clusterer import EMClusterer
+from ._imputer import EMImputer
+
+__version__ = "0.1.0"
+
+__all__ = ["EMClusterer", "EMImputer", "__version__"]

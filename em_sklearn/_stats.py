@@ -1,0 +1,58 @@
+"""SuffStats: the additive output of an E-step."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SuffStats:
+    """Expected sufficient statistics of a Gaussian mixture, summed over rows.
+
+    Every field is a sum over rows, so the statistics of two disjoint chunks of
+    rows add up to the statistics of their union (DESIGN §3). The second
+    moments are taken about reference means ``ref`` shared by every chunk of
+    one E-step (the E-step's current means), which avoids catastrophic
+    cancellation when ``|mean| >> std`` and keeps the sums additive.
+
+    Attributes
+    ----------
+    nk : ndarray of shape (n_components,)
+        ``sum_i r_ik``.
+    s1 : ndarray of shape (n_components, n_features)
+        ``sum_i r_ik (x_hat_ik - ref_k)``.
+    s2 : ndarray of shape (n_components, n_features, n_features) or \
+(n_components, n_features)
+        ``sum_i r_ik ((x_hat_ik - ref_k)(x_hat_ik - ref_k)' + C_ik)``; only the
+        diagonal for 'diag' and 'spherical'.
+    ref : ndarray of shape (n_components, n_features)
+        The reference means.
+    log_likelihood : float
+        Observed-data log-likelihood of the rows at the E-step's parameters.
+    n_samples : int
+        Number of rows summed.
+    """
+
+    nk: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    ref: np.ndarray
+    log_likelihood: float
+    n_samples: int
+
+    def __add__(self, other):
+        if not isinstance(other, SuffStats):
+            return NotImplemented
+        if other.ref is not self.ref and not np.array_equal(other.ref, self.ref):
+            raise ValueError(
+                "Cannot add sufficient statistics taken about different "
+                "reference means."
+            )
+        return SuffStats(
+            nk=self.nk + other.nk,
+            s1=self.s1 + other.s1,
+            s2=self.s2 + other.s2,
+            ref=self.ref,
+            log_likelihood=self.log_likelihood + other.log_likelihood,
+            n_samples=self.n_samples + other.n_samples,
+        )

@@ -1,0 +1,207 @@
+"""Input conversion and checks; the only imports of scikit-learn private API."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions  # noqa: F401
+from sklearn.utils.validation import _check_feature_names_in, validate_data  # noqa: F401
+
+from sklearn.base import _fit_context  # noqa: F401  (re-exported for _base)
+
+__all__ = [
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "_check_feature_names_in",
+    "check_X",
+    "check_weights",
+    "check_means",
+    "check_precisions",
+]
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def _column_name(estimator, X, j):
+    names = getattr(X, "columns", None)
+    if names is None:
+        names = getattr(estimator, "feature_names_in_", None)
+    return repr(names[j]) if names is not None and j < len(names) else f"at index {j}"
+
+
+def _frame_to_numeric(estimator, frame):
+    """Convert a pandas DataFrame to float columns, NaN for every missing marker.
+
+    ``pd.NA``, ``None`` and the missing values of nullable ``Float64``/``Int64``
+    columns become NaN; a non-numeric column raises a ValueError naming it.
+    """
+    import pandas as pd
+
+    name = type(estimator).__name__
+    columns = {}
+    all_float32 = True
+    for label in frame.columns:
+        col = frame[label]
+        dtype = col.dtype
+        if pd.api.types.is_bool_dtype(dtype) or (
+            pd.api.types.is_numeric_dtype(dtype)
+            and not isinstance(dtype, pd.CategoricalDtype)
+        ):
+            values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            all_float32 &= dtype == np.float32
+        elif dtype == object and all(
+            isinstance(v, numbers.Real) for v in col[col.notna()]
+        ):
+            values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            all_float32 = False
+        else:
+            raise ValueError(
+                f"{name} requires numeric columns; column {label!r} has dtype "
+                f"{dtype}. Encode or drop it before imputing (for instance with a "
+                "ColumnTransformer)."
+            )
+        columns[label] = values
+    dtype = np.float32 if all_float32 and len(columns) else np.float64
+    return pd.DataFrame(
+        {label: v.astype(dtype, copy=False) for label, v in columns.items()},
+        index=frame.index,
+        columns=frame.columns,
+    )
+
+
+def check_X(estimator, X, *, reset):
+    """Validate ``X`` for ``estimator`` and return it as a float ndarray with NaN.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Receives ``n_features_in_`` and ``feature_names_in_`` when ``reset``.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+    reset : bool
+        True in ``fit``, False afterwards (checks the features match).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64 or float32
+        A new array or the input itself; callers must not write into it.
+
+    Raises
+    ------
+    ValueError
+        For non-numeric columns or infinite values, naming the column.
+    """
+    if hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc"):
+        X = _frame_to_numeric(estimator, X)
+    try:
+        X_checked = validate_data(
+            estimator, X, reset=reset, dtype=_FLOAT_DTYPES, ensure_all_finite=False
+        )
+    except ValueError as exc:
+        if "could not convert" not in str(exc):
+            raise
+        raise ValueError(_non_numeric_message(estimator, X, exc)) from exc
+    infinite = np.isinf(X_checked).any(axis=0)
+    if infinite.any():
+        cols = ", ".join(_column_name(estimator, X, j) for j in np.flatnonzero(infinite))
+        raise ValueError(
+            f"Input X contains infinity in column(s) {cols}. NaN is the only "
+            "missing-value marker; replace infinite values by NaN (to impute them) "
+            "or by finite values."
+        )
+    return X_checked
+
+
+def _non_numeric_message(estimator, X, exc):
+    arr = np.asarray(X, dtype=object)
+    bad = [
+        j for j in range(arr.shape[1])
+        if not all(isinstance(v, numbers.Real | type(None)) for v in arr[:, j])
+    ] if arr.ndim == 2 else []
+    where = ", ".join(_column_name(estimator, X, j) for j in bad) or "?"
+    return (
+        f"{type(estimator).__name__} requires numeric columns; column(s) {where} "
+        f"hold non-numeric values ({exc}). Encode or drop them before fitting "
+        "(for instance with a ColumnTransformer)."
+    )
+
+
+def _check_shape(param, expected, name):
+    if param.shape != expected:
+        raise ValueError(
+            f"The parameter {name!r} should have the shape of {expected}, "
+            f"but got {param.shape}."
+        )
+
+
+def check_weights(weights, n_components):
+    """Check user ``weights_init`` and return it as float64.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_components,)
+    n_components : int
+
+    Returns
+    -------
+    weights : ndarray of shape (n_components,)
+    """
+    weights = check_array(weights, dtype=np.float64, ensure_2d=False)
+    _check_shape(weights, (n_components,), "weights_init")
+    if weights.min() < 0.0 or weights.max() > 1.0:
+        raise ValueError(
+            "The parameter 'weights_init' should be in the range [0, 1], but got "
+            f"max value {weights.max():.5f}, min value {weights.min():.5f}."
+        )
+    if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
+        raise ValueError(
+            "The parameter 'weights_init' should be normalized, but got "
+            f"sum(weights) = {weights.sum():.5f}."
+        )
+    return weights
+
+
+def check_means(means, n_components, n_features):
+    """Check user ``means_init`` and return it as float64.
+
+    Returns
+    -------
+    means : ndarray of shape (n_components, n_features)
+    """
+    means = check_array(means, dtype=np.float64, ensure_2d=False)
+    _check_shape(means, (n_components, n_features), "means_init")
+    return means
+
+
+def check_precisions(precisions, covariance_type, n_components, n_features):
+    """Check user ``precisions_init`` (shape, symmetry, positive definiteness).
+
+    Returns
+    -------
+    precisions : ndarray
+        ``(n_components, n_features, n_features)`` if 'full',
+        ``(n_features, n_features)`` if 'tied', ``(n_components, n_features)``
+        if 'diag', ``(n_components,)`` if 'spherical'.
+    """
+    precisions = check_array(
+        precisions, dtype=np.float64, ensure_2d=False, allow_nd=covariance_type == "full"
+    )
+    expected = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+    _check_shape(precisions, expected, "precisions_init")
+    if covariance_type in ("diag", "spherical"):
+        if np.any(precisions <= 0.0):
+            raise ValueError(f"'{covariance_type} precision' should be positive.")
+        return precisions
+    stacked = precisions.reshape(-1, n_features, n_features)
+    for k, prec in enumerate(stacked):
+        if not (np.allclose(prec, prec.T) and np.all(np.linalg.eigvalsh(prec) > 0.0)):
+            raise ValueError(
+                f"'{covariance_type} precision' should be symmetric, "
+                f"positive-definite (component {k} is not)."
+            )
+    return precisions
