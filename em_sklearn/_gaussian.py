@@ -27,6 +27,7 @@ from ._linalg import (
     compute_log_det_cholesky,
     compute_precision_cholesky,
     compute_precisions,
+    sweep_solve,
 )
 from ._stats import SuffStats
 
@@ -109,9 +110,9 @@ class _ChunkTerms:
 
     log_prob : (n_rows, n_components) observed-marginal log-densities.
     dev : list over components of (n_rows, n_features) ``x_hat_k - mu_k``, or None.
-    cond_cov : list over components of (n_rows, s, s) ``C_mm``, or None
-        ('full'/'tied'); for 'diag'/'spherical' the conditional variances are
-        read from the parameters and this is None.
+    cond_cov : list over components of (s, s, n_rows) ``C_mm`` (batch last), or
+        None. For 'tied' every component shares one array. For 'diag' and
+        'spherical' the conditional variances are read from the parameters.
     """
 
     log_prob: np.ndarray
@@ -120,47 +121,68 @@ class _ChunkTerms:
 
 
 def _full_chunk_terms(X0, missing_cols, params, precisions, need_dev, need_cov):
-    """Compute a chunk's terms for 'full' and 'tied' covariances (precision form)."""
+    """Compute a chunk's terms for 'full' and 'tied' covariances (precision form).
+
+    For each component: ``y = d0 @ P`` with ``d0`` the deviation zeroed at the
+    missing entries, ``b = y_m``; one sweep of the stacked ``P_mm`` blocks gives
+    ``C_mm = inv(P_mm)``, ``z = C_mm b`` and ``logdet P_mm``; then
+    ``x_hat_m - mu_m = -z`` and the observed-marginal quadratic form is
+    ``d0' y - b' z`` (DESIGN §2).
+    """
     n_rows, n_features = X0.shape
     n_missing = missing_cols.shape[1]
     tied = params.covariance_type == "tied"
     means = params.means
-    prec_chols = params.precisions_cholesky
-    log_det_chol = compute_log_det_cholesky(prec_chols, params.covariance_type, n_features)
     n_components = means.shape[0]
+    log_det_chol = np.broadcast_to(
+        compute_log_det_cholesky(
+            params.precisions_cholesky, params.covariance_type, n_features
+        ),
+        (n_components,),
+    )
     log_prob = np.empty((n_rows, n_components))  # (n_rows, n_components)
     devs = [] if need_dev else None
     covs = [] if need_cov else None
     if n_missing:
-        # Flat indices of each row's missing block inside a (d, d) matrix.
-        flat = missing_cols[:, :, None] * n_features + missing_cols[:, None, :]
-        eye = np.eye(n_missing)
-    inv_chol = None
-    for k in range(n_components):
-        prec_chol = prec_chols if tied else prec_chols[k]
-        diff = X0 - means[k]  # (n_rows, n_features)
-        if n_missing:
+        cols_t = missing_cols.T  # (s, n_rows)
+        # Flat indices of each row's missing block in a (d, d) matrix, batch last.
+        flat = cols_t[:, None, :] * n_features + cols_t[None, :, :]  # (s, s, n_rows)
+    if tied and n_missing:
+        diffs, ys = [], []
+        for k in range(n_components):
+            diff = X0 - means[k]
             np.put_along_axis(diff, missing_cols, 0.0, axis=1)
-        w = diff @ prec_chol  # (n_rows, n_features)
-        quad = np.einsum("ij,ij->i", w, w)
-        log_det = log_det_chol if tied else log_det_chol[k]
+            diffs.append(diff)
+            ys.append(diff @ precisions)
+        blocks = np.take(precisions, flat)  # (s, s, n_rows)
+        rhs = np.stack([np.take_along_axis(y, missing_cols, axis=1).T for y in ys], axis=1)
+        b_all = rhs.copy()  # (s, n_components, n_rows)
+        log_det_mm = sweep_solve(blocks, rhs)
+    for k in range(n_components):
+        if tied and n_missing:
+            diff, y = diffs[k], ys[k]
+            b, z, cond_cov = b_all[:, k], rhs[:, k], blocks
+        else:
+            prec = precisions if tied else precisions[k]
+            diff = X0 - means[k]  # (n_rows, n_features)
+            if n_missing:
+                np.put_along_axis(diff, missing_cols, 0.0, axis=1)
+            y = diff @ prec  # (n_rows, n_features)
+            if n_missing:
+                cond_cov = np.take(prec, flat)  # (s, s, n_rows), becomes inv(P_mm)
+                b = np.take_along_axis(y, missing_cols, axis=1).T  # (s, n_rows)
+                z = b[:, None, :].copy()
+                log_det_mm = sweep_solve(cond_cov, z)
+                z = z[:, 0]
+        quad = np.einsum("ij,ij->i", diff, y)
+        log_det = log_det_chol[k]
         if n_missing:
-            if inv_chol is None or not tied:
-                prec = precisions if tied else precisions[k]
-                prec_mm = np.take(prec, flat)  # (n_rows, s, s)
-                chol = np.linalg.cholesky(prec_mm)
-                inv_chol = np.linalg.solve(chol, eye)  # (n_rows, s, s), L^-1
-                # logdet P_mm = 2 sum log diag(L)
-                half_log_det_mm = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
-            b = np.take_along_axis(w @ prec_chol.T, missing_cols, axis=1)  # (n_rows, s)
-            v = np.einsum("nij,nj->ni", inv_chol, b)  # L^-1 b
-            z = np.einsum("nji,nj->ni", inv_chol, v)  # C_mm b
-            quad -= np.einsum("ij,ij->i", v, v)
-            log_det = log_det - half_log_det_mm
+            quad -= np.einsum("ij,ij->j", b, z)
+            log_det = log_det - 0.5 * log_det_mm
             if need_dev:
-                np.put_along_axis(diff, missing_cols, -z, axis=1)
+                np.put_along_axis(diff, missing_cols, -z.T, axis=1)
             if need_cov:
-                covs.append(np.einsum("nki,nkj->nij", inv_chol, inv_chol))
+                covs.append(cond_cov)
         log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quad) + log_det
         if need_dev:
             devs.append(diff)
@@ -168,7 +190,11 @@ def _full_chunk_terms(X0, missing_cols, params, precisions, need_dev, need_cov):
 
 
 def _diag_chunk_terms(X0, observed, params, need_dev):
-    """Compute a chunk's terms for 'diag' and 'spherical' covariances."""
+    """Compute a chunk's terms for 'diag' and 'spherical' covariances.
+
+    The observed-marginal density is the product over observed entries;
+    missing entries have deviation 0 (``x_hat = mu``).
+    """
     n_rows, n_features = X0.shape
     means = params.means
     n_components = means.shape[0]
@@ -255,7 +281,7 @@ class GaussianMixtureModel:
                 variances = np.broadcast_to(
                     params.covariances.reshape(n_components, -1), (n_components, n_features)
                 )
-                missing = data.missing_mask[chunk.rows].astype(np.float64)
+                missing = data.missing_mask[chunk.start : chunk.stop].astype(np.float64)
                 s2 += (resp.T @ missing) * variances
         return SuffStats(
             nk=nk, s1=s1, s2=s2, ref=params.means,
@@ -313,8 +339,8 @@ class GaussianMixtureModel:
         """
         out = np.empty((data.n_samples, params.n_components))
         for chunk, terms in self._iter_terms(params, data, need_dev=False, need_cov=False):
-            out[chunk.rows] = terms.log_prob + _log_weights(params.weights)
-        return out
+            out[chunk.start : chunk.stop] = terms.log_prob + _log_weights(params.weights)
+        return data.unsort(out)
 
     def log_resp(self, params, data):
         """Compute the per-row log-likelihood and log-responsibilities.
@@ -347,21 +373,21 @@ class GaussianMixtureModel:
             if chunk.n_missing:
                 for k in range(params.n_components):
                     x_hat += resp[:, k : k + 1] * terms.dev[k]
-            out[chunk.rows] = x_hat
-        return out
+            out[chunk.start : chunk.stop] = x_hat
+        return data.unsort(out)
 
     def _iter_terms(self, params, data, *, need_dev, need_cov):
         """Yield ``(chunk, _ChunkTerms)`` for every chunk of ``data``."""
         full = self.covariance_type in ("full", "tied")
         precisions = params.precisions if full else None
         for chunk in data.chunks:
-            X0 = data.X[chunk.rows]
+            X0 = data.X[chunk.start : chunk.stop]
             if full:
                 terms = _full_chunk_terms(
                     X0, chunk.missing_cols, params, precisions, need_dev, need_cov
                 )
             else:
-                observed = ~data.missing_mask[chunk.rows]
+                observed = ~data.missing_mask[chunk.start : chunk.stop]
                 terms = _diag_chunk_terms(X0, observed, params, need_dev)
             yield chunk, terms
 
@@ -394,16 +420,17 @@ def _scatter_blocks(missing_cols, r, cond_cov, n_features):
     ----------
     missing_cols : ndarray of shape (n_rows, s)
     r : ndarray of shape (n_rows,)
-    cond_cov : ndarray of shape (n_rows, s, s)
+    cond_cov : ndarray of shape (s, s, n_rows)
+        Batch last.
     n_features : int
 
     Returns
     -------
     scatter : ndarray of shape (n_features, n_features)
     """
-    flat = missing_cols[:, :, None] * n_features + missing_cols[:, None, :]
+    cols_t = missing_cols.T
+    flat = cols_t[:, None, :] * n_features + cols_t[None, :, :]  # (s, s, n_rows)
     summed = np.bincount(
-        flat.ravel(), weights=(cond_cov * r[:, None, None]).ravel(),
-        minlength=n_features * n_features,
+        flat.ravel(), weights=(cond_cov * r).ravel(), minlength=n_features * n_features
     )
     return summed.reshape(n_features, n_features)

@@ -274,7 +274,7 @@ default='kmeans'
         data = prepare_missing_data(X_model, self.n_components)
         X_hat = self._model().conditional_mean(self._params(), data)
         # Observed entries are copied back from the input: bit for bit unchanged.
-        X_filled = np.where(data.missing_mask, X_hat.astype(X.dtype), X_model)
+        X_filled = np.where(np.isnan(X_model), X_hat.astype(X.dtype), X_model)
         if self.keep_empty_features and self._empty_features.any():
             out = np.zeros(X.shape, dtype=X.dtype)
             out[:, ~self._empty_features] = X_filled

@@ -21,10 +21,11 @@ def mean_filled(data):
     -------
     X_filled : ndarray of shape (n_samples, n_features)
     """
-    observed = ~data.missing_mask
-    counts = observed.sum(axis=0)
+    counts = (~data.missing_mask).sum(axis=0)
     col_means = data.X.sum(axis=0) / np.maximum(counts, 1)
-    return np.where(data.missing_mask, col_means, data.X)
+    # Back in the caller's row order, so that initialisation does not depend on
+    # the E-step's internal layout.
+    return data.unsort(np.where(data.missing_mask, col_means, data.X))
 
 
 def initial_resp(X_filled, n_components, init_params, random_state):

@@ -150,3 +150,47 @@ def compute_log_det_cholesky(precisions_cholesky, covariance_type, n_features):
     if covariance_type == "diag":
         return np.log(precisions_cholesky).sum(axis=1)
     return n_features * np.log(precisions_cholesky)
+
+
+def sweep_solve(A, B):
+    """Invert a batch of SPD matrices and solve against them, in place.
+
+    Gauss-Jordan elimination without pivoting (safe for symmetric positive
+    definite matrices), written with the batch axis last so that every step is
+    one vectorised NumPy operation over all the matrices. For the small blocks
+    of the E-step (a few missing entries per row) this is several times faster
+    than stacked ``np.linalg`` calls, and it yields the log-determinant from the
+    pivots in the same pass.
+
+    Parameters
+    ----------
+    A : ndarray of shape (s, s, n)
+        SPD matrices, batch last. Overwritten by their inverses.
+    B : ndarray of shape (s, m, n)
+        Right-hand sides. Overwritten by ``inv(A) @ B``.
+
+    Returns
+    -------
+    log_det : ndarray of shape (n,)
+        ``log det A`` for each matrix.
+    """
+    s = A.shape[0]
+    log_det = np.zeros(A.shape[2])
+    tmp_a = np.empty_like(A)
+    tmp_b = np.empty_like(B)
+    for k in range(s):
+        pivot = A[k, k].copy()  # (n,)
+        log_det += np.log(pivot)
+        inv_pivot = 1.0 / pivot
+        A[k, k] = 1.0
+        A[k] *= inv_pivot
+        B[k] *= inv_pivot
+        factors = A[:, k].copy()  # (s, n)
+        factors[k] = 0.0
+        A[:, k] = 0.0
+        A[k, k] = inv_pivot
+        np.multiply(factors[:, None, :], A[k][None], out=tmp_a)
+        A -= tmp_a
+        np.multiply(factors[:, None, :], B[k][None], out=tmp_b)
+        B -= tmp_b
+    return log_det
