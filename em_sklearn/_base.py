@@ -44,6 +44,7 @@ class _BaseEM(BaseEstimator):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "accelerate": [StrOptions({"squarem"}), None],
     }
 
     def __init__(
@@ -63,6 +64,7 @@ class _BaseEM(BaseEstimator):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        accelerate=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -78,6 +80,7 @@ class _BaseEM(BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.accelerate = accelerate
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -129,6 +132,7 @@ class _BaseEM(BaseEstimator):
             tol=self.tol,
             random_state=check_random_state(self.random_state),
             warm_start=warm,
+            accelerate=self.accelerate,
             verbose=self.verbose,
             verbose_interval=self.verbose_interval,
         )

@@ -85,6 +85,13 @@ default='kmeans'
     verbose_interval : int, default=10
         Number of iterations between two prints.
 
+    accelerate : {'squarem'} or None, default=None
+        None runs plain EM. 'squarem' extrapolates the parameters from two EM
+        updates (SQUAREM, Varadhan & Roland 2008) and falls back to the plain
+        EM update whenever the extrapolated point has a lower likelihood, so
+        the likelihood still never decreases. It needs far fewer iterations
+        when much is missing; ``n_iter_`` and ``max_iter`` count E-steps.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)

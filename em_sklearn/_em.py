@@ -5,7 +5,11 @@ A model plugs in through three hooks (pmtk3's and hmmlearn's contract):
 * ``model.initial_params(data, random_state) -> params``
 * ``model.e_step(params, data) -> stats`` with ``stats.log_likelihood`` (at
   ``params``) and ``stats.n_samples``; statistics add over rows;
-* ``model.m_step(stats) -> params`` (no data).
+* ``model.m_step(stats) -> params`` (no data);
+
+and, for SQUAREM acceleration only, ``model.flatten(params) -> 1-D array`` and
+``model.unflatten(vector, like) -> params`` (raising ValueError for a vector that is
+not a valid parameter, e.g. a covariance that is not positive definite).
 
 The order of operations is scikit-learn's ``BaseMixture.fit_predict``: E-step
 at the current parameters, M-step, lower bound from that E-step, stop when
@@ -55,6 +59,7 @@ def run_em(
     tol,
     random_state,
     warm_start=None,
+    accelerate=None,
     verbose=0,
     verbose_interval=10,
 ):
@@ -76,6 +81,9 @@ def run_em(
         One generator shared by every initialisation.
     warm_start : tuple (params, lower_bound) or None
         Start once from these parameters instead of initialising.
+    accelerate : {None, 'squarem'}, default=None
+        None: plain EM. 'squarem': SQUAREM extrapolation (see
+        :func:`_iterate`); every iteration is still one E-step.
     verbose : int, default=0
         0: silent; 1: one line per initialisation and per ``verbose_interval``
         iterations; 2: with timings and log-likelihood changes.
@@ -96,20 +104,9 @@ def run_em(
             lower_bound = -np.inf
         else:
             params, lower_bound = warm_start
-        lower_bounds = []
-        converged = False
-        n_iter = 0
-        for n_iter in range(1, max_iter + 1):
-            previous = lower_bound
-            stats = model.e_step(params, data)
-            params = model.m_step(stats)
-            lower_bound = stats.log_likelihood / stats.n_samples
-            lower_bounds.append(lower_bound)
-            change = lower_bound - previous
-            progress.iteration(n_iter, change)
-            if abs(change) < tol:
-                converged = True
-                break
+        params, lower_bound, lower_bounds, n_iter, converged = _iterate(
+            model, data, params, lower_bound, max_iter, tol, accelerate, progress
+        )
         if max_iter == 0:
             lower_bound = -np.inf
         else:
@@ -125,6 +122,75 @@ def run_em(
             stacklevel=3,
         )
     return best
+
+
+def _iterate(model, data, params, lower_bound, max_iter, tol, accelerate, progress):
+    """Run EM iterations from ``params`` until convergence or ``max_iter`` E-steps.
+
+    With ``accelerate='squarem'`` (Varadhan & Roland, 2008, scheme SqS3), two
+    EM updates ``t0 -> t1 -> t2`` give ``r = t1 - t0`` and
+    ``v = t2 - 2 t1 + t0``; the extrapolated point is
+    ``t' = t0 - 2 a r + a^2 v`` with ``a = -|r| / |v|`` (``a = -1`` gives
+    ``t2``). The next E-step evaluates ``t'``: if its log-likelihood is below
+    that of ``t1`` the point is rejected and EM goes on from ``t2``, otherwise
+    its M-step (a stabilising EM update) is taken. An invalid ``t'`` (negative
+    weight, covariance not positive definite) halves the step towards ``t2``.
+    Every recorded log-likelihood is therefore at least the one before it.
+
+    Returns
+    -------
+    params, lower_bound, lower_bounds, n_iter, converged
+    """
+    lower_bounds = []
+    stage, theta0, fallback = 0, None, None
+    for n_iter in range(1, max_iter + 1):
+        stats = model.e_step(params, data)
+        current = stats.log_likelihood / stats.n_samples
+        if stage == 2 and not current >= lower_bound:
+            # The extrapolated point lost likelihood: fall back to plain EM.
+            params, stage = fallback, 0
+            continue
+        change = current - lower_bound
+        lower_bound = current
+        lower_bounds.append(current)
+        progress.iteration(n_iter, change)
+        updated = model.m_step(stats)
+        if abs(change) < tol:
+            return updated, lower_bound, lower_bounds, n_iter, True
+        if accelerate == "squarem":
+            if stage == 0:
+                theta0, stage = params, 1
+            elif stage == 1:
+                proposal = _squarem_proposal(model, theta0, params, updated)
+                if proposal is not None:
+                    params, fallback, stage = proposal, updated, 2
+                    continue
+                stage = 0
+            else:
+                stage = 0
+        params = updated
+    if stage == 2:
+        params = fallback
+    return params, lower_bound, lower_bounds, max_iter, False
+
+
+def _squarem_proposal(model, theta0, theta1, theta2, max_halvings=5):
+    """Extrapolate three successive EM iterates (SqS3); None when it cannot help."""
+    x0, x1, x2 = model.flatten(theta0), model.flatten(theta1), model.flatten(theta2)
+    r = x1 - x0
+    v = x2 - x1 - r
+    norm_v = np.linalg.norm(v)
+    if not norm_v > 0:
+        return None
+    alpha = -np.linalg.norm(r) / norm_v
+    for _ in range(max_halvings):
+        if alpha >= -1.0:
+            return None
+        try:
+            return model.unflatten(x0 - 2 * alpha * r + alpha**2 * v, like=theta0)
+        except ValueError:
+            alpha = (alpha - 1.0) / 2.0
+    return None
 
 
 class _Progress:

@@ -272,10 +272,10 @@ class GaussianMixtureModel:
                 s1[k] += r @ dev
                 if full:
                     s2[k] += (dev * r[:, None]).T @ dev
-                    if chunk.n_missing:
-                        s2[k] += _scatter_blocks(chunk.missing_cols, r, terms.cond_cov[k], n_features)
                 else:
                     s2[k] += r @ (dev * dev)
+            if full and chunk.n_missing:
+                s2 += _scatter_blocks(chunk.missing_cols, resp, terms.cond_cov, n_features)
             if not full:
                 # Missing entries add their conditional variance S_kjj.
                 variances = np.broadcast_to(
@@ -327,6 +327,31 @@ class GaussianMixtureModel:
             if ct == "spherical":
                 covariances = covariances.mean(axis=1)
         return GaussianParams.from_covariances(weights, means, covariances, ct)
+
+    def flatten(self, params):
+        """Concatenate weights, means and covariances into one vector (for SQUAREM)."""
+        return np.concatenate(
+            [params.weights, params.means.ravel(), params.covariances.ravel()]
+        )
+
+    def unflatten(self, vector, like):
+        """Rebuild parameters shaped as ``like`` from :meth:`flatten`'s vector.
+
+        Raises
+        ------
+        ValueError
+            If a weight is not positive or a covariance not positive definite.
+        """
+        sizes = np.cumsum([like.weights.size, like.means.size])
+        weights, means, covariances = np.split(vector, sizes)
+        if not np.all(weights > 0):
+            raise ValueError("Extrapolated weights are not all positive.")
+        return GaussianParams.from_covariances(
+            weights / weights.sum(),
+            means.reshape(like.means.shape),
+            covariances.reshape(like.covariances.shape),
+            self.covariance_type,
+        )
 
     # -- inference ------------------------------------------------------------
 
@@ -413,24 +438,31 @@ def _log_weights(weights):
         return np.log(weights)
 
 
-def _scatter_blocks(missing_cols, r, cond_cov, n_features):
-    """Compute ``sum_i r_i C_i`` with each row's ``C_i`` placed at its missing block.
+def _scatter_blocks(missing_cols, resp, cond_covs, n_features):
+    """Compute ``sum_i r_ik C_ik`` with each row's ``C_ik`` placed at its missing block.
+
+    One ``np.bincount`` over all components replaces a scatter-add per row.
 
     Parameters
     ----------
     missing_cols : ndarray of shape (n_rows, s)
-    r : ndarray of shape (n_rows,)
-    cond_cov : ndarray of shape (s, s, n_rows)
+    resp : ndarray of shape (n_rows, n_components)
+    cond_covs : list over components of ndarray of shape (s, s, n_rows)
         Batch last.
     n_features : int
 
     Returns
     -------
-    scatter : ndarray of shape (n_features, n_features)
+    scatter : ndarray of shape (n_components, n_features, n_features)
     """
+    n_components = resp.shape[1]
     cols_t = missing_cols.T
     flat = cols_t[:, None, :] * n_features + cols_t[None, :, :]  # (s, s, n_rows)
+    offsets = np.arange(n_components)[:, None, None, None] * (n_features * n_features)
+    weights = np.stack(cond_covs) * resp.T[:, None, None, :]  # (K, s, s, n_rows)
     summed = np.bincount(
-        flat.ravel(), weights=(cond_cov * r).ravel(), minlength=n_features * n_features
+        (flat + offsets).ravel(),
+        weights=weights.ravel(),
+        minlength=n_components * n_features * n_features,
     )
-    return summed.reshape(n_features, n_features)
+    return summed.reshape(n_components, n_features, n_features)

@@ -89,6 +89,13 @@ default='kmeans'
     verbose_interval : int, default=10
         Number of iterations between two prints.
 
+    accelerate : {'squarem'} or None, default=None
+        None runs plain EM. 'squarem' extrapolates the parameters from two EM
+        updates (SQUAREM, Varadhan & Roland 2008) and falls back to the plain
+        EM update whenever the extrapolated point has a lower likelihood, so
+        the likelihood still never decreases. It needs far fewer iterations
+        when much is missing; ``n_iter_`` and ``max_iter`` count E-steps.
+
     add_indicator : bool, default=False
         If True, a :class:`~sklearn.impute.MissingIndicator` is stacked onto the
         output: one column per feature that had missing values during fit.
@@ -195,6 +202,7 @@ default='kmeans'
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        accelerate=None,
         add_indicator=False,
         keep_empty_features=False,
     ):
@@ -213,6 +221,7 @@ default='kmeans'
             warm_start=warm_start,
             verbose=verbose,
             verbose_interval=verbose_interval,
+            accelerate=accelerate,
         )
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
