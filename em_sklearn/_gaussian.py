@@ -120,17 +120,51 @@ class _ChunkTerms:
     cond_cov: list | None
 
 
-def _full_chunk_terms(X0, missing_cols, params, precisions, need_dev, need_cov):
+def _solve_blocks(prec, flat, rhs, shared):
+    """Invert the missing blocks ``P_mm`` of ``prec`` and solve ``P_mm z = b``.
+
+    Parameters
+    ----------
+    prec : ndarray of shape (n_features, n_features)
+    flat : ndarray of shape (s, s, n_rows)
+        Flat indices of each row's missing block in ``prec`` (batch last).
+    rhs : ndarray of shape (s, n_rhs, n_rows)
+        Right-hand sides ``b`` (one or one per component).
+    shared : bool
+        Every row has the same block: invert it once.
+
+    Returns
+    -------
+    cond_cov : ndarray of shape (s, s, n_rows), or (s, s, 1) if ``shared``
+        ``inv(P_mm)``.
+    z : ndarray of shape (s, n_rhs, n_rows)
+    log_det : ndarray of shape (n_rows,), or (1,) if ``shared``
+        ``log det P_mm``.
+    """
+    s, n_rhs, n_rows = rhs.shape
+    if shared:
+        cond_cov = np.take(prec, flat[:, :, :1])
+        z = rhs.reshape(s, n_rhs * n_rows, 1).copy()
+        log_det = sweep_solve(cond_cov, z)
+        return cond_cov, z.reshape(s, n_rhs, n_rows), log_det
+    cond_cov = np.take(prec, flat)
+    z = rhs.copy()
+    log_det = sweep_solve(cond_cov, z)
+    return cond_cov, z, log_det
+
+
+def _full_chunk_terms(X0, chunk, params, precisions, need_dev, need_cov):
     """Compute a chunk's terms for 'full' and 'tied' covariances (precision form).
 
     For each component: ``y = d0 @ P`` with ``d0`` the deviation zeroed at the
     missing entries, ``b = y_m``; one sweep of the stacked ``P_mm`` blocks gives
     ``C_mm = inv(P_mm)``, ``z = C_mm b`` and ``logdet P_mm``; then
     ``x_hat_m - mu_m = -z`` and the observed-marginal quadratic form is
-    ``d0' y - b' z`` (DESIGN §2).
+    ``d0' y - b' z`` (DESIGN §2). 'tied' shares one sweep between components.
     """
     n_rows, n_features = X0.shape
-    n_missing = missing_cols.shape[1]
+    missing_cols = chunk.missing_cols
+    n_missing = chunk.n_missing
     tied = params.covariance_type == "tied"
     means = params.means
     n_components = means.shape[0]
@@ -140,53 +174,44 @@ def _full_chunk_terms(X0, missing_cols, params, precisions, need_dev, need_cov):
         ),
         (n_components,),
     )
+    diffs, ys = [], []
+    for k in range(n_components):
+        diff = X0 - means[k]  # (n_rows, n_features)
+        if n_missing:
+            np.put_along_axis(diff, missing_cols, 0.0, axis=1)
+        diffs.append(diff)
+        ys.append(diff @ (precisions if tied else precisions[k]))
     log_prob = np.empty((n_rows, n_components))  # (n_rows, n_components)
-    devs = [] if need_dev else None
     covs = [] if need_cov else None
     if n_missing:
         cols_t = missing_cols.T  # (s, n_rows)
         # Flat indices of each row's missing block in a (d, d) matrix, batch last.
         flat = cols_t[:, None, :] * n_features + cols_t[None, :, :]  # (s, s, n_rows)
-    if tied and n_missing:
-        diffs, ys = [], []
-        for k in range(n_components):
-            diff = X0 - means[k]
-            np.put_along_axis(diff, missing_cols, 0.0, axis=1)
-            diffs.append(diff)
-            ys.append(diff @ precisions)
-        blocks = np.take(precisions, flat)  # (s, s, n_rows)
-        rhs = np.stack([np.take_along_axis(y, missing_cols, axis=1).T for y in ys], axis=1)
-        b_all = rhs.copy()  # (s, n_components, n_rows)
-        log_det_mm = sweep_solve(blocks, rhs)
+        b = np.stack(
+            [np.take_along_axis(y, missing_cols, axis=1).T for y in ys], axis=1
+        )  # (s, n_components, n_rows)
+        if tied:
+            cond_cov, z, log_det_mm = _solve_blocks(precisions, flat, b, chunk.shared)
     for k in range(n_components):
-        if tied and n_missing:
-            diff, y = diffs[k], ys[k]
-            b, z, cond_cov = b_all[:, k], rhs[:, k], blocks
-        else:
-            prec = precisions if tied else precisions[k]
-            diff = X0 - means[k]  # (n_rows, n_features)
-            if n_missing:
-                np.put_along_axis(diff, missing_cols, 0.0, axis=1)
-            y = diff @ prec  # (n_rows, n_features)
-            if n_missing:
-                cond_cov = np.take(prec, flat)  # (s, s, n_rows), becomes inv(P_mm)
-                b = np.take_along_axis(y, missing_cols, axis=1).T  # (s, n_rows)
-                z = b[:, None, :].copy()
-                log_det_mm = sweep_solve(cond_cov, z)
-                z = z[:, 0]
-        quad = np.einsum("ij,ij->i", diff, y)
+        diff = diffs[k]
+        quad = np.einsum("ij,ij->i", diff, ys[k])
         log_det = log_det_chol[k]
         if n_missing:
-            quad -= np.einsum("ij,ij->j", b, z)
+            if tied:
+                z_k = z[:, k]
+            else:
+                cond_cov, z_k, log_det_mm = _solve_blocks(
+                    precisions[k], flat, b[:, k : k + 1], chunk.shared
+                )
+                z_k = z_k[:, 0]
+            quad -= np.einsum("ij,ij->j", b[:, k], z_k)
             log_det = log_det - 0.5 * log_det_mm
             if need_dev:
-                np.put_along_axis(diff, missing_cols, -z.T, axis=1)
+                np.put_along_axis(diff, missing_cols, -z_k.T, axis=1)
             if need_cov:
                 covs.append(cond_cov)
         log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quad) + log_det
-        if need_dev:
-            devs.append(diff)
-    return _ChunkTerms(log_prob, devs, covs)
+    return _ChunkTerms(log_prob, diffs if need_dev else None, covs)
 
 
 def _diag_chunk_terms(X0, observed, params, need_dev):
@@ -408,9 +433,7 @@ class GaussianMixtureModel:
         for chunk in data.chunks:
             X0 = data.X[chunk.start : chunk.stop]
             if full:
-                terms = _full_chunk_terms(
-                    X0, chunk.missing_cols, params, precisions, need_dev, need_cov
-                )
+                terms = _full_chunk_terms(X0, chunk, params, precisions, need_dev, need_cov)
             else:
                 observed = ~data.missing_mask[chunk.start : chunk.stop]
                 terms = _diag_chunk_terms(X0, observed, params, need_dev)
@@ -448,7 +471,7 @@ def _scatter_blocks(missing_cols, resp, cond_covs, n_features):
     missing_cols : ndarray of shape (n_rows, s)
     resp : ndarray of shape (n_rows, n_components)
     cond_covs : list over components of ndarray of shape (s, s, n_rows)
-        Batch last.
+        Batch last; last axis of length 1 when all rows share one block.
     n_features : int
 
     Returns
@@ -456,6 +479,12 @@ def _scatter_blocks(missing_cols, resp, cond_covs, n_features):
     scatter : ndarray of shape (n_components, n_features, n_features)
     """
     n_components = resp.shape[1]
+    if cond_covs[0].shape[2] == 1:
+        # One block for every row: weight it by the summed responsibilities.
+        out = np.zeros((n_components, n_features, n_features))
+        block = np.ix_(np.arange(n_components), missing_cols[0], missing_cols[0])
+        out[block] = np.stack(cond_covs)[..., 0] * resp.sum(axis=0)[:, None, None]
+        return out
     cols_t = missing_cols.T
     flat = cols_t[:, None, :] * n_features + cols_t[None, :, :]  # (s, s, n_rows)
     offsets = np.arange(n_components)[:, None, None, None] * (n_features * n_features)
