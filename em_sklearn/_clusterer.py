@@ -171,7 +171,8 @@ default='kmeans'
     >>> from em_sklearn import EMClusterer
     >>> X = np.array([[1.0, 2.0], [1.2, np.nan], [0.9, 1.8],
     ...               [8.0, 9.0], [np.nan, 9.2], [8.1, 8.8]])
-    >>> clusterer = EMClusterer(n_components=2, random_state=0).fit(X)
+    >>> clusterer = EMClusterer(n_components=2, covariance_type="diag",
+    ...                         random_state=0).fit(X)
     >>> clusterer.labels_[:3].tolist() == [clusterer.labels_[0]] * 3
     True
     >>> clusterer.predict([[np.nan, 1.9], [8.2, np.nan]]).tolist() == [

@@ -420,9 +420,8 @@ class GaussianMixtureModel:
         for chunk, terms in self._iter_terms(params, data, need_dev=True, need_cov=False):
             _, resp = _responsibilities(terms.log_prob, params.weights)
             x_hat = resp @ params.means  # (n_rows, n_features)
-            if chunk.n_missing:
-                for k in range(params.n_components):
-                    x_hat += resp[:, k : k + 1] * terms.dev[k]
+            for k in range(params.n_components):
+                x_hat += resp[:, k : k + 1] * terms.dev[k]
             out[chunk.start : chunk.stop] = x_hat
         return data.unsort(out)
 
