@@ -1,6 +1,7 @@
 """Input conversion and checks; the only imports of scikit-learn private API."""
 
 import numbers
+import sys
 
 import numpy as np
 from sklearn.utils import check_array
@@ -70,6 +71,33 @@ def _frame_to_numeric(estimator, frame):
     )
 
 
+def _is_polars_frame(X):
+    polars = sys.modules.get("polars")  # never imported here: only if the user did
+    return polars is not None and isinstance(X, polars.DataFrame)
+
+
+def _polars_to_numeric(estimator, frame):
+    """Convert a polars DataFrame to float columns, NaN for every null.
+
+    Numeric and boolean columns are cast to float (``Float32`` stays float32
+    when every column is ``Float32``); a non-numeric column raises a ValueError
+    naming it. The result is still a polars DataFrame, so that
+    ``validate_data`` records its column names.
+    """
+    import polars as pl
+
+    for label, dtype in zip(frame.columns, frame.dtypes):
+        if not (dtype.is_numeric() or dtype == pl.Boolean):
+            raise ValueError(
+                f"{type(estimator).__name__} requires numeric columns; column "
+                f"{label!r} has dtype {dtype}. Encode or drop it before imputing "
+                "(for instance with a ColumnTransformer)."
+            )
+    all_float32 = len(frame.columns) > 0 and all(d == pl.Float32 for d in frame.dtypes)
+    dtype = pl.Float32 if all_float32 else pl.Float64
+    return frame.select(pl.all().cast(dtype).fill_null(float("nan")))
+
+
 def check_X(estimator, X, *, reset):
     """Validate ``X`` for ``estimator`` and return it as a float ndarray with NaN.
 
@@ -93,6 +121,8 @@ def check_X(estimator, X, *, reset):
     """
     if hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc"):
         X = _frame_to_numeric(estimator, X)
+    elif _is_polars_frame(X):
+        X = _polars_to_numeric(estimator, X)
     try:
         X_checked = validate_data(
             estimator, X, reset=reset, dtype=_FLOAT_DTYPES, ensure_all_finite=False
