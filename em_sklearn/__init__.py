@@ -2,7 +2,14 @@
 
 from ._clusterer import EMClusterer
 from ._imputer import EMImputer
+from ._plotting import ConvergenceDisplay, MixtureDisplay
 
 __version__ = "0.1.0"
 
-__all__ = ["EMClusterer", "EMImputer", "__version__"]
+__all__ = [
+    "ConvergenceDisplay",
+    "EMClusterer",
+    "EMImputer",
+    "MixtureDisplay",
+    "__version__",
+]
