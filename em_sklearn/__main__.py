@@ -1,7 +1,13 @@
-"""Command line: ``python -m em_sklearn demo`` (argument parsing only)."""
+"""Command line: ``em-sklearn`` / ``python -m em_sklearn`` (argument parsing only).
+
+The commands' work is done in ``em_sklearn._cli`` (impute, cluster) and
+``em_sklearn._demo`` (demo).
+"""
 
 import argparse
 import sys
+
+_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 def main(argv=None):
@@ -15,10 +21,40 @@ def main(argv=None):
     Returns
     -------
     exit_code : int
-        0 on success.
+        0 on success, 2 for a usage or input error.
     """
     args = _build_parser().parse_args(argv)
     return args.func(args)
+
+
+def _n_components(text):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'auto', got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'auto', got {text!r}"
+        )
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _na_values(text):
+    return tuple(marker.strip() for marker in text.split(","))
 
 
 def _build_parser():
@@ -31,6 +67,41 @@ def _build_parser():
     )
     commands = parser.add_subparsers(
         title="commands", dest="command", required=True, metavar="COMMAND"
+    )
+
+    impute = commands.add_parser(
+        "impute",
+        help="fill the missing entries of a CSV file (EMImputer)",
+        description=(
+            "Fill each missing entry of the used columns with its conditional "
+            "expectation given the row's observed entries, under a Gaussian "
+            "mixture fitted by EM (EMImputer). Other columns, and observed "
+            "entries, are written back exactly as read."
+        ),
+    )
+    cluster = commands.add_parser(
+        "cluster",
+        help="cluster the rows of a CSV file with missing entries (EMClusterer)",
+        description=(
+            "Fit a Gaussian mixture by EM on the observed entries of the used "
+            "columns (EMClusterer) and append each row's component label "
+            "(and, with --probabilities, the component probabilities)."
+        ),
+    )
+    for sub, n_components in ((impute, 1), (cluster, "auto")):
+        _add_table_options(sub)
+        sub.set_defaults(func=_run_table_command, n_components=n_components)
+    cluster.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also append one probability column per component",
+    )
+    cluster.add_argument(
+        "--label-column",
+        default="cluster",
+        metavar="NAME",
+        help="name of the label column (default: cluster); the probability "
+        "columns are NAME_proba_0, NAME_proba_1, ...",
     )
 
     demo = commands.add_parser(
@@ -51,6 +122,80 @@ def _build_parser():
     )
     demo.set_defaults(func=_run_demo)
     return parser
+
+
+def _add_table_options(sub):
+    sub.add_argument("input", metavar="IN.csv", help="input CSV file ('-' for stdin)")
+    sub.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.csv",
+        help="output CSV file (default: standard output)",
+    )
+    sub.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="comma-separated names of the columns to use (default: all); the "
+        "other columns pass through untouched",
+    )
+    sub.add_argument(
+        "--na-values",
+        type=_na_values,
+        default=("", "NA", "NaN"),
+        metavar="M1,M2,...",
+        help="comma-separated cell values that mean 'missing' (default: ',NA,NaN', "
+        "i.e. an empty cell, NA and NaN); an empty item is the empty cell",
+    )
+    sub.add_argument(
+        "--n-components",
+        type=_n_components,
+        metavar="K|auto",
+        help="number of mixture components, or 'auto' to choose it by BIC over "
+        "1..--max-components (default: 1 for impute, auto for cluster)",
+    )
+    sub.add_argument(
+        "--max-components",
+        type=_positive_int,
+        default=8,
+        metavar="K",
+        help="largest count tried by --n-components auto (default: 8)",
+    )
+    sub.add_argument(
+        "--covariance-type",
+        choices=_COVARIANCE_TYPES,
+        default="full",
+        help="covariance of the components (default: full)",
+    )
+    sub.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed of the initialisation (default: 0)",
+    )
+    sub.add_argument(
+        "--sep", default=",", metavar="CHAR", help="field delimiter (default: ',')"
+    )
+    sub.add_argument(
+        "--progress-after",
+        type=float,
+        default=1.5,
+        metavar="SECONDS",
+        help="print progress lines on stderr once a fit has lasted this long "
+        "(default: 1.5)",
+    )
+    sub.add_argument(
+        "-q", "--quiet", action="store_true", help="print no progress lines"
+    )
+
+
+def _run_table_command(args):
+    from ._cli import run  # imported here: `demo` and `--help` stay light
+
+    options = vars(args).copy()
+    command = options.pop("command")
+    del options["func"]
+    return run(command, options)
 
 
 def _run_demo(args):

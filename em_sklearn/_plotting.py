@@ -88,7 +88,7 @@ def _covariances_2d(estimator, cols):
 
 
 def _ellipse_geometry(covariance, n_std):
-    """Width, height and angle (degrees) of the ``n_std`` ellipse of a 2 x 2 covariance."""
+    """Width, height, angle (degrees) of the ``n_std`` ellipse of a 2x2 covariance."""
     # eigh sorts eigenvalues ascending: the last eigenvector is the major axis.
     eigvals, eigvecs = np.linalg.eigh(covariance)
     eigvals = np.clip(eigvals, 0.0, None)
@@ -156,7 +156,15 @@ class MixtureDisplay:
     """
 
     def __init__(
-        self, *, X_plot, imputed_mask, labels, weights, means, covariances, feature_names
+        self,
+        *,
+        X_plot,
+        imputed_mask,
+        labels,
+        weights,
+        means,
+        covariances,
+        feature_names,
     ):
         self.X_plot = X_plot
         self.imputed_mask = imputed_mask
@@ -245,21 +253,36 @@ class MixtureDisplay:
         point_colors = colors[self.labels]
         observed = ~self.imputed_mask
         self.observed_ = ax.scatter(
-            *self.X_plot[observed].T, c=point_colors[observed], marker="o", s=18,
-            alpha=0.7, edgecolors="none", label="observed",
+            *self.X_plot[observed].T,
+            c=point_colors[observed],
+            marker="o",
+            s=18,
+            alpha=0.7,
+            edgecolors="none",
+            label="observed",
         )
         self.imputed_ = ax.scatter(
-            *self.X_plot[self.imputed_mask].T, c=point_colors[self.imputed_mask],
-            marker="x", s=28, linewidths=1.2, label="imputed",
+            *self.X_plot[self.imputed_mask].T,
+            c=point_colors[self.imputed_mask],
+            marker="x",
+            s=28,
+            linewidths=1.2,
+            label="imputed",
         )
         self.ellipses_ = []
         for k, (mean, cov, weight) in enumerate(
-            zip(self.means, self.covariances, self.weights)
+            zip(self.means, self.covariances, self.weights, strict=True)
         ):
             width, height, angle = _ellipse_geometry(cov, n_std)
             ellipse = Ellipse(
-                mean, width, height, angle=angle, facecolor=colors[k],
-                alpha=0.15 + 0.35 * float(weight), edgecolor=colors[k], linewidth=1.5,
+                mean,
+                width,
+                height,
+                angle=angle,
+                facecolor=colors[k],
+                alpha=0.15 + 0.35 * float(weight),
+                edgecolor=colors[k],
+                linewidth=1.5,
             )
             ax.add_patch(ellipse)
             self.ellipses_.append(ellipse)
@@ -269,7 +292,9 @@ class MixtureDisplay:
         if legend:
             # Grey proxies: the points' colours are the components', not the marker's.
             handles = [
-                Line2D([], [], color="0.3", marker=marker, linestyle="none", label=label)
+                Line2D(
+                    [], [], color="0.3", marker=marker, linestyle="none", label=label
+                )
                 for marker, label in [("o", "observed"), ("x", "imputed")]
             ]
             ax.legend(handles=handles, loc="best")
@@ -365,7 +390,9 @@ class ConvergenceDisplay:
         ax, figure = _get_ax(ax, "ConvergenceDisplay.plot")
         iterations = np.arange(1, len(self.lower_bounds) + 1)
         kwargs.setdefault("marker", "." if len(iterations) < 60 else None)
-        (self.line_,) = ax.plot(iterations, self.lower_bounds, label=self.name, **kwargs)
+        (self.line_,) = ax.plot(
+            iterations, self.lower_bounds, label=self.name, **kwargs
+        )
         ax.set_xlabel("EM iteration")
         ax.set_ylabel("mean observed-data log-likelihood per row")
         if self.name is not None:

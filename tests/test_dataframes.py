@@ -71,7 +71,9 @@ def test_indicator_feature_names():
     ]
 
 
-@pytest.mark.parametrize("Estimator", [EMImputer, EMClusterer], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "Estimator", [EMImputer, EMClusterer], ids=lambda c: c.__name__
+)
 def test_polars_input_nulls_are_missing(Estimator, global_random_seed):
     """A polars frame with nulls (and NaN) gives the result of the NaN ndarray."""
     X, _ = _data(global_random_seed)
@@ -80,7 +82,11 @@ def test_polars_input_nulls_are_missing(Estimator, global_random_seed):
     frame = pl.DataFrame(
         {
             name: pl.Series(
-                name, [None if n else float(v) for v, n in zip(X[:, j], as_null[:, j])]
+                name,
+                [
+                    None if n else float(v)
+                    for v, n in zip(X[:, j], as_null[:, j], strict=True)
+                ],
             )
             for j, name in enumerate(COLUMNS)
         }
@@ -118,7 +124,9 @@ def test_polars_non_numeric_column_names_it():
         EMImputer().fit(frame)
 
 
-@pytest.mark.parametrize("Estimator", [EMImputer, EMClusterer], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "Estimator", [EMImputer, EMClusterer], ids=lambda c: c.__name__
+)
 def test_pandas_nullable_dtypes_and_pd_na(Estimator, global_random_seed):
     """Nullable Float64/Int64 columns with pd.NA give the result of the NaN ndarray."""
     X, frame = _data(global_random_seed)
@@ -145,7 +153,10 @@ def test_pandas_nullable_dtypes_and_pd_na(Estimator, global_random_seed):
 def test_pandas_object_column_with_pd_na():
     """An object column holding numbers and pd.NA is numeric with a hole."""
     frame = pd.DataFrame(
-        {"a": pd.Series([1.0, pd.NA, 3.0, 4.0], dtype=object), "b": [2.0, 4.0, 6.0, 8.1]}
+        {
+            "a": pd.Series([1.0, pd.NA, 3.0, 4.0], dtype=object),
+            "b": [2.0, 4.0, 6.0, 8.1],
+        }
     )
     out = EMImputer(random_state=0).fit_transform(frame)
     assert not np.isnan(out).any()

@@ -76,7 +76,9 @@ def test_mixture_display_one_ellipse_per_component(
     assert display.figure_ is display.ax_.figure
 
 
-@pytest.mark.parametrize("Estimator", [EMClusterer, EMImputer], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "Estimator", [EMClusterer, EMImputer], ids=lambda c: c.__name__
+)
 def test_mixture_display_marks_imputed_points(pyplot, Estimator, global_random_seed):
     """Rows with a missing plotted coordinate sit at their imputation, marked apart."""
     X = _two_blobs(global_random_seed)
@@ -88,8 +90,10 @@ def test_mixture_display_marks_imputed_points(pyplot, Estimator, global_random_s
     X_filled = EMImputer(n_components=2, random_state=0).fit_transform(X)
     # The display and EMImputer run the same conditional-mean code.
     assert_allclose(
-        display.imputed_.get_offsets(), X_filled[imputed_rows][:, [1, 2]],
-        rtol=1e-10, atol=1e-10,
+        display.imputed_.get_offsets(),
+        X_filled[imputed_rows][:, [1, 2]],
+        rtol=1e-10,
+        atol=1e-10,
     )
     markers = {display.observed_.get_label(), display.imputed_.get_label()}
     assert markers == {"observed", "imputed"}
@@ -149,7 +153,9 @@ def test_ellipse_geometry_rotated():
     assert_allclose(angle % 180, 45.0, atol=1e-9)
 
 
-@pytest.mark.parametrize("Estimator", [EMClusterer, EMImputer], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "Estimator", [EMClusterer, EMImputer], ids=lambda c: c.__name__
+)
 def test_convergence_display_plots_lower_bounds(pyplot, Estimator, global_random_seed):
     """The curve is ``lower_bounds_`` against iterations 1..n_iter_, never decreasing."""
     X = _two_blobs(global_random_seed)
@@ -178,6 +184,8 @@ def test_convergence_display_shares_axes(pyplot):
 @pytest.mark.parametrize("Display", [MixtureDisplay, ConvergenceDisplay])
 def test_display_requires_fitted_estimator(pyplot, Display):
     """An unfitted estimator raises NotFittedError."""
-    args = (EMClusterer(), _two_blobs(0)) if Display is MixtureDisplay else (EMImputer(),)
+    args = (
+        (EMClusterer(), _two_blobs(0)) if Display is MixtureDisplay else (EMImputer(),)
+    )
     with pytest.raises(NotFittedError):
         Display.from_estimator(*args)

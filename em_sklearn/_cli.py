@@ -1,0 +1,351 @@
+"""The ``impute`` and ``cluster`` commands: read a CSV file, fit, write a CSV file.
+
+CSV files are read and written with the standard library's :mod:`csv` module,
+so the command line needs nothing beyond the package's own dependencies (no
+pandas). Cells are kept as text: the columns that are not used, and the
+observed entries of the used columns, are written back exactly as they were
+read; only the missing entries are replaced (by the shortest decimal text
+that round-trips the float64 imputation).
+
+Every error a user can cause (a missing file, an empty table, a non-numeric
+column, an unknown column, a model that cannot be fitted) is reported as one
+line ``em-sklearn: error: <message>`` on stderr with exit code 2.
+"""
+
+import csv
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from ._clusterer import EMClusterer
+from ._imputer import EMImputer
+
+PROG = "em-sklearn"
+DEFAULT_NA_VALUES = ("", "NA", "NaN")
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user error, reported on one line with exit code 2."""
+
+
+def run(command, options, *, stdout=None, stderr=None):
+    """Run ``impute`` or ``cluster`` and return the exit code.
+
+    Parameters
+    ----------
+    command : {'impute', 'cluster'}
+        The command.
+    options : dict
+        The parsed options (see ``em_sklearn.__main__``).
+    stdout, stderr : file-like, default=None
+        Streams for the table (when no output file is given) and for messages;
+        ``sys.stdout`` and ``sys.stderr`` if None.
+
+    Returns
+    -------
+    exit_code : int
+        0 on success, 2 for a user error (the message is on ``stderr``).
+    """
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _run(command, stdout=stdout, stderr=stderr, **options)
+    except CLIError as exc:
+        print(f"{PROG}: error: {exc}", file=stderr)
+        return EXIT_USAGE
+    for w in caught:
+        message = " ".join(str(w.message).split())
+        print(f"{PROG}: warning: {w.category.__name__}: {message}", file=stderr)
+    return 0
+
+
+def _run(
+    command,
+    *,
+    input,
+    output,
+    columns,
+    na_values,
+    n_components,
+    max_components,
+    covariance_type,
+    random_state,
+    sep,
+    probabilities=False,
+    label_column="cluster",
+    progress_after=1.5,
+    quiet=False,
+    stdout,
+    stderr,
+):
+    header, rows = read_csv(input, sep=sep)
+    used = select_columns(header, columns, input)
+    X = to_numeric(header, rows, used, na_values)
+    empty = np.isnan(X).all(axis=0)
+    for j in np.flatnonzero(empty):
+        print(
+            f"{PROG}: warning: column {header[used[j]]!r} has no observed value; "
+            "it is left as it is and not used.",
+            file=stderr,
+        )
+    if empty.all():
+        raise CLIError("No used column has an observed value; there is nothing to fit.")
+    used = [c for c, e in zip(used, empty, strict=True) if not e]
+    X = X[:, ~empty]
+    if command == "cluster":
+        new = [label_column]
+        if probabilities:
+            n_max = _max_k(n_components, max_components, X)
+            new += [f"{label_column}_proba_{k}" for k in range(n_max)]
+        clash = sorted(set(new) & set(header))
+        if clash:
+            raise CLIError(
+                f"Column {clash[0]!r} is already in {input}; choose another name "
+                "with --label-column."
+            )
+
+    progress = _Progress(stderr, delay=None if quiet else progress_after)
+    try:
+        params = {"covariance_type": covariance_type, "random_state": random_state}
+        k = _choose_n_components(
+            X, n_components, max_components, params, progress, input
+        )
+        n_rows, n_cols = X.shape
+        if command == "impute":
+            estimator = EMImputer(n_components=k, **params)
+            progress.update(
+                f"fitting {estimator!r} on {n_rows} rows x {n_cols} columns"
+            )
+            X_filled = _fit(estimator, X).transform(X)
+            out_header, out_rows = header, _fill_rows(rows, used, X, X_filled)
+        else:
+            estimator = EMClusterer(n_components=k, **params)
+            progress.update(
+                f"fitting {estimator!r} on {n_rows} rows x {n_cols} columns"
+            )
+            labels = _fit(estimator, X).labels_
+            extra = [[str(label)] for label in labels]
+            out_header = header + [label_column]
+            if probabilities:
+                proba = estimator.predict_proba(X)
+                extra = [
+                    e + [repr(float(p)) for p in row]
+                    for e, row in zip(extra, proba, strict=True)
+                ]
+                out_header += [f"{label_column}_proba_{j}" for j in range(k)]
+            out_rows = [row + e for row, e in zip(rows, extra, strict=True)]
+        progress.done(
+            f"done: {estimator!r}, {estimator.n_iter_} EM iterations"
+            + ("" if estimator.converged_ else " (not converged)")
+        )
+    finally:
+        progress.cancel()
+    write_csv(output, out_header, out_rows, sep=sep, stdout=stdout)
+
+
+def _max_k(n_components, max_components, X):
+    return n_components if n_components != "auto" else min(max_components, len(X))
+
+
+def _fit(estimator, X):
+    try:
+        return estimator.fit(X)
+    except ValueError as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+
+
+def _choose_n_components(X, n_components, max_components, params, progress, input):
+    """Return ``n_components``, or for "auto" the BIC-best count in 1..max."""
+    if n_components != "auto":
+        if n_components > len(X):
+            raise CLIError(
+                f"Expected at most as many components as rows but got "
+                f"--n-components {n_components} for {len(X)} rows in {input}."
+            )
+        return n_components
+    candidates = range(1, min(max_components, len(X)) + 1)
+    bics = {}
+    for k in candidates:
+        progress.update(
+            f"choosing n_components by BIC: fitting k={k} of 1..{candidates[-1]}"
+        )
+        clusterer = _fit(EMClusterer(n_components=k, **params), X)
+        bics[k] = clusterer.bic(X)
+    best = min(bics, key=bics.get)
+    progress.update(
+        "BIC by n_components: "
+        + ", ".join(f"{k}: {b:.1f}" for k, b in bics.items())
+        + f"; chose {best}",
+        ongoing=False,
+    )
+    return best
+
+
+def read_csv(path, *, sep=","):
+    """Read a CSV file as a header and rows of text cells.
+
+    Parameters
+    ----------
+    path : str
+        The file ('-' for stdin).
+    sep : str, default=','
+        The field delimiter.
+
+    Returns
+    -------
+    header : list of str
+    rows : list of list of str
+        Every row has ``len(header)`` cells.
+    """
+    try:
+        if path == "-":
+            records = list(csv.reader(sys.stdin, delimiter=sep))
+        else:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                records = list(csv.reader(f, delimiter=sep))
+    except FileNotFoundError:
+        raise CLIError(f"No such file: {path!r}.") from None
+    except IsADirectoryError:
+        raise CLIError(f"{path!r} is a directory, not a CSV file.") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CLIError(f"Cannot read {path!r}: {exc}.") from None
+    records = [r for r in records if r]  # csv yields [] for blank lines
+    if not records:
+        raise CLIError(f"{path!r} is empty: expected a header line and data rows.")
+    header, rows = records[0], records[1:]
+    if not rows:
+        raise CLIError(f"{path!r} has a header but no data rows.")
+    for i, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise CLIError(
+                f"Expected {len(header)} fields on line {i} of {path!r} (as in the "
+                f"header) but got {len(row)}."
+            )
+    return header, rows
+
+
+def select_columns(header, columns, path):
+    """Positions of the used columns: all if ``columns`` is None, else those named."""
+    if columns is None:
+        return list(range(len(header)))
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    if not names:
+        raise CLIError("--columns is empty; give comma-separated column names.")
+    unknown = [n for n in names if n not in header]
+    if unknown:
+        raise CLIError(
+            f"Column {unknown[0]!r} is not in {path!r}; its columns are: "
+            f"{', '.join(header)}."
+        )
+    return [header.index(n) for n in dict.fromkeys(names)]
+
+
+def to_numeric(header, rows, used, na_values):
+    """The used columns as floats, NaN for the missing-value markers.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, len(used))
+    """
+    markers = set(na_values)
+    X = np.empty((len(rows), len(used)))
+    for j, col in enumerate(used):
+        cells = [row[col].strip() for row in rows]
+        for i, cell in enumerate(cells):
+            if cell in markers:
+                X[i, j] = np.nan
+                continue
+            try:
+                X[i, j] = float(cell)
+            except ValueError:
+                raise CLIError(
+                    f"Column {header[col]!r} is not numeric: line {i + 2} holds "
+                    f"{cell!r}. Choose the numeric columns with --columns (the others "
+                    "pass through), or declare the marker with --na-values."
+                ) from None
+    if np.isinf(X).any():
+        i, j = np.argwhere(np.isinf(X))[0]
+        raise CLIError(
+            f"Column {header[used[j]]!r} holds an infinite value on line {i + 2}; "
+            "only finite numbers and missing-value markers are accepted."
+        )
+    return X
+
+
+def _fill_rows(rows, used, X, X_filled):
+    """Copy ``rows`` with the missing used cells replaced by their imputations."""
+    out = [list(row) for row in rows]
+    for i, j in np.argwhere(np.isnan(X)):
+        out[i][used[j]] = repr(float(X_filled[i, j]))
+    return out
+
+
+def write_csv(path, header, rows, *, sep=",", stdout=None):
+    """Write the header and rows to ``path`` (stdout if None or '-')."""
+    if path is None or path == "-":
+        writer = csv.writer(stdout or sys.stdout, delimiter=sep, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, delimiter=sep, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+    except OSError as exc:
+        raise CLIError(f"Cannot write {path!r}: {exc.strerror}.") from None
+
+
+class _Progress:
+    """Progress lines on stderr, only once the work has lasted ``delay`` seconds.
+
+    ``update`` records the current step (printed at once if the delay has
+    passed, else when it passes); ``done`` prints the final line with the time
+    taken if anything was printed. ``delay=None`` prints nothing.
+    """
+
+    def __init__(self, stream, delay):
+        self._stream = stream
+        self._delay = delay
+        self._start = time.perf_counter()
+        self._lock = threading.Lock()
+        self._live = False
+        self._message = None
+        self._timer = None
+        if delay is not None:
+            self._timer = threading.Timer(delay, self._go_live)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _print(self, message):
+        seconds = time.perf_counter() - self._start
+        print(f"{PROG}: [{seconds:5.1f}s] {message}", file=self._stream, flush=True)
+
+    def _go_live(self):
+        with self._lock:
+            self._live = True
+            if self._message is not None:
+                self._print(self._message)
+
+    def update(self, message, *, ongoing=True):
+        message += " ..." if ongoing else ""
+        with self._lock:
+            self._message = message
+            if self._live:
+                self._print(message)
+
+    def done(self, message):
+        self.cancel()
+        with self._lock:
+            if self._live:
+                self._print(message)
+
+    def cancel(self):
+        if self._timer is not None:
+            self._timer.cancel()
