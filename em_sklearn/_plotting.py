@@ -176,7 +176,7 @@ class MixtureDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, X, *, features=(0, 1), ax=None, n_std=2.0):
-        """Plot a fitted EMClusterer's or EMImputer's mixture over two features of ``X``.
+        """Plot a fitted estimator's mixture over two features of ``X``.
 
         Parameters
         ----------

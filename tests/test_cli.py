@@ -1,4 +1,4 @@
-"""The command line, end to end: ``python -m em_sklearn impute|cluster`` on real CSV files."""
+"""The command line end to end: ``em-sklearn impute|cluster`` on real CSV files."""
 
 import csv
 import math
@@ -16,7 +16,7 @@ NUMERIC = ["alcohol", "malic_acid", "ash"]
 
 
 def _cli(*args, cwd, timeout=120):
-    """Run ``python -m em_sklearn *args`` in ``cwd`` and return the completed process."""
+    """Run ``python -m em_sklearn *args`` in ``cwd``; return the completed process."""
     return subprocess.run(
         [sys.executable, "-m", "em_sklearn", *map(str, args)],
         cwd=cwd,
@@ -73,7 +73,7 @@ def table(tmp_path, global_random_seed):
 
 
 def test_impute_fills_holes_and_passes_other_cells_through(table, tmp_path):
-    """``impute`` fills every hole with EMImputer's value and copies every other cell."""
+    """``impute`` fills each hole with EMImputer's value and copies every other cell."""
     path, header, rows, X = table
     out = tmp_path / "out.csv"
     done = _cli("impute", path, "-o", out, "--columns", ",".join(NUMERIC), cwd=tmp_path)
@@ -131,7 +131,7 @@ def test_cluster_appends_labels_and_probabilities(table, tmp_path):
 
 
 def test_cluster_auto_chooses_by_bic(table, tmp_path):
-    """``--n-components auto`` picks the count of lowest BIC over 1..--max-components."""
+    """``--n-components auto`` picks the lowest-BIC count in 1..--max-components."""
     path, _, _, X = table
     done = _cli(
         "cluster",
@@ -160,7 +160,7 @@ def test_cluster_auto_chooses_by_bic(table, tmp_path):
 
 
 def test_progress_lines_on_stderr(table, tmp_path):
-    """With --progress-after 0 the fit reports progress on stderr, and -q silences it."""
+    """With --progress-after 0 the fit reports progress on stderr; -q silences it."""
     path = table[0]
     args = ("impute", path, "--columns", ",".join(NUMERIC), "-o", tmp_path / "o.csv")
     done = _cli(*args, "--progress-after", 0, cwd=tmp_path)

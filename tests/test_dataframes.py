@@ -36,7 +36,7 @@ IDS = ["EMImputer", "EMImputer-indicator", "EMClusterer"]
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)
 def test_set_output_pandas_names_values_and_index(estimator, global_random_seed):
-    """With transform="pandas" the output has the feature names out, the numbers and the input index."""
+    """transform="pandas" gives the names out, the numbers and the input index."""
     X, frame = _data(global_random_seed)
     expected = estimator.fit(X).transform(X)
     est = estimator.__class__(**estimator.get_params()).set_output(transform="pandas")
@@ -50,7 +50,7 @@ def test_set_output_pandas_names_values_and_index(estimator, global_random_seed)
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)
 def test_set_output_polars_names_and_values(estimator, global_random_seed):
-    """With transform="polars" the output is a polars frame with the feature names out."""
+    """transform="polars" gives a polars frame with the names out and the numbers."""
     X, frame = _data(global_random_seed)
     expected = estimator.fit(X).transform(X)
     est = estimator.__class__(**estimator.get_params()).set_output(transform="polars")

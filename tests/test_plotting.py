@@ -46,7 +46,7 @@ def test_import_does_not_load_matplotlib():
 
 
 def test_missing_matplotlib_raises_clear_import_error(monkeypatch):
-    """Without matplotlib, plotting raises an ImportError that says how to install it."""
+    """Without matplotlib, plotting raises an ImportError saying how to install it."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     est = EMImputer().fit(_two_blobs(0))
@@ -157,7 +157,7 @@ def test_ellipse_geometry_rotated():
     "Estimator", [EMClusterer, EMImputer], ids=lambda c: c.__name__
 )
 def test_convergence_display_plots_lower_bounds(pyplot, Estimator, global_random_seed):
-    """The curve is ``lower_bounds_`` against iterations 1..n_iter_, never decreasing."""
+    """The curve is ``lower_bounds_`` against iterations 1..n_iter_, non-decreasing."""
     X = _two_blobs(global_random_seed)
     est = Estimator(n_components=2, tol=1e-6, random_state=0).fit(X)
     display = ConvergenceDisplay.from_estimator(est)
