@@ -130,25 +130,29 @@ def _iterate(model, data, params, lower_bound, max_iter, tol, accelerate, progre
     With ``accelerate='squarem'`` (Varadhan & Roland, 2008, scheme SqS3), two
     EM updates ``t0 -> t1 -> t2`` give ``r = t1 - t0`` and
     ``v = t2 - 2 t1 + t0``; the extrapolated point is
-    ``t' = t0 - 2 a r + a^2 v`` with ``a = -|r| / |v|`` (``a = -1`` gives
-    ``t2``). The next E-step evaluates ``t'``: if its log-likelihood is below
-    that of ``t1`` the point is rejected and EM goes on from ``t2``, otherwise
-    its M-step (a stabilising EM update) is taken. An invalid ``t'`` (negative
-    weight, covariance not positive definite) halves the step towards ``t2``.
-    Every recorded log-likelihood is therefore at least the one before it.
+    ``t' = t0 + 2 a r + a^2 v`` with ``a = |r| / |v|`` clipped to
+    ``[1, step_max]`` (``a = 1`` gives ``t2``). The next E-step evaluates
+    ``t'``: if its log-likelihood is below that of ``t1`` the point is rejected
+    and EM goes on from ``t2``; otherwise ``t'`` starts the next cycle (its
+    M-step is the stabilising EM update). As in the R package SQUAREM, ``step_max`` starts at 1, is
+    multiplied by 4 each time the step reaches it and divided by 4 after a
+    rejection. An invalid ``t'`` (a weight not positive, a covariance not
+    positive definite) halves the step towards ``t2``. Every recorded
+    log-likelihood is therefore at least the one before it.
 
     Returns
     -------
     params, lower_bound, lower_bounds, n_iter, converged
     """
     lower_bounds = []
-    stage, theta0, fallback = 0, None, None
+    stage, theta0, fallback, step_max, step = 0, None, None, 1.0, 1.0
     for n_iter in range(1, max_iter + 1):
         stats = model.e_step(params, data)
         current = stats.log_likelihood / stats.n_samples
         if stage == 2 and not current >= lower_bound:
             # The extrapolated point lost likelihood: fall back to plain EM.
             params, stage = fallback, 0
+            step_max = max(1.0, step_max / 4.0)
             continue
         change = current - lower_bound
         lower_bound = current
@@ -158,39 +162,50 @@ def _iterate(model, data, params, lower_bound, max_iter, tol, accelerate, progre
         if abs(change) < tol:
             return updated, lower_bound, lower_bounds, n_iter, True
         if accelerate == "squarem":
-            if stage == 0:
+            if stage != 1:
+                # A new cycle starts here; an accepted extrapolated point is its
+                # t0, so the E-step that checked it is not wasted.
                 theta0, stage = params, 1
-            elif stage == 1:
-                proposal = _squarem_proposal(model, theta0, params, updated)
+            else:
+                stage = 0
+                proposal, step = _squarem_proposal(model, theta0, params, updated, step_max)
+                if step >= step_max:
+                    step_max *= 4.0
                 if proposal is not None:
                     params, fallback, stage = proposal, updated, 2
                     continue
-                stage = 0
-            else:
-                stage = 0
         params = updated
     if stage == 2:
         params = fallback
     return params, lower_bound, lower_bounds, max_iter, False
 
 
-def _squarem_proposal(model, theta0, theta1, theta2, max_halvings=5):
-    """Extrapolate three successive EM iterates (SqS3); None when it cannot help."""
+def _squarem_proposal(model, theta0, theta1, theta2, step_max, max_halvings=5):
+    """Extrapolate three successive EM iterates (SqS3).
+
+    Returns
+    -------
+    proposal : params or None
+        None when the step is 1 (the proposal would be ``theta2``) or no valid
+        point was found.
+    step : float
+        The step length used.
+    """
     x0, x1, x2 = model.flatten(theta0), model.flatten(theta1), model.flatten(theta2)
     r = x1 - x0
     v = x2 - x1 - r
     norm_v = np.linalg.norm(v)
     if not norm_v > 0:
-        return None
-    alpha = -np.linalg.norm(r) / norm_v
+        return None, 1.0
+    step = min(np.linalg.norm(r) / norm_v, step_max)
     for _ in range(max_halvings):
-        if alpha >= -1.0:
-            return None
+        if step <= 1.0:
+            return None, 1.0
         try:
-            return model.unflatten(x0 - 2 * alpha * r + alpha**2 * v, like=theta0)
+            return model.unflatten(x0 + 2 * step * r + step**2 * v, like=theta0), step
         except ValueError:
-            alpha = (alpha - 1.0) / 2.0
-    return None
+            step = (step + 1.0) / 2.0
+    return None, step
 
 
 class _Progress:
