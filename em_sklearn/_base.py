@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._em import run_em
 from ._gaussian import GaussianMixtureModel, GaussianParams
 from ._init import INIT_PARAMS, Initializer
-from ._linalg import COVARIANCE_TYPES, compute_precisions
+from ._linalg import COVARIANCE_TYPES, compute_precisions, single_blas_thread
 from ._patterns import prepare_missing_data
 from ._validation import (
     Interval,
@@ -120,22 +120,25 @@ class _BaseEM(BaseEstimator):
         )
         model = self._model()
         model.initializer = Initializer(model, self.init_params, *inits)
-        data = prepare_missing_data(X[informative], self.n_components)
+        if not informative.all():
+            X = X[informative]
+        data = prepare_missing_data(X, self.n_components)
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
             warm = (self._params(), self.lower_bound_)
-        result = run_em(
-            model,
-            data,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=check_random_state(self.random_state),
-            warm_start=warm,
-            accelerate=self.accelerate,
-            verbose=self.verbose,
-            verbose_interval=self.verbose_interval,
-        )
+        with single_blas_thread():
+            result = run_em(
+                    model,
+                data,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=check_random_state(self.random_state),
+                warm_start=warm,
+                accelerate=self.accelerate,
+                verbose=self.verbose,
+                verbose_interval=self.verbose_interval,
+            )
         params = result.params
         self.weights_ = params.weights
         self.means_ = params.means
@@ -156,10 +159,15 @@ class _BaseEM(BaseEstimator):
             self.precisions_cholesky_, self.covariance_type,
         )
 
+    def _infer(self, method, X):
+        """Call the model's inference ``method`` ('log_resp', ...) on validated X."""
+        data = prepare_missing_data(X, self.n_components)
+        with single_blas_thread():
+            return getattr(self._model(), method)(self._params(), data)
+
     def _log_resp(self, X):
         """Return per-row log-likelihoods and log-responsibilities of validated X."""
-        data = prepare_missing_data(X, self.n_components)
-        return self._model().log_resp(self._params(), data)
+        return self._infer("log_resp", X)
 
     def score_samples(self, X):
         """Compute the observed-data log-likelihood of each sample.

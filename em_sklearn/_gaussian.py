@@ -174,6 +174,19 @@ def _full_chunk_terms(X0, chunk, params, precisions, need_dev, need_cov):
         ),
         (n_components,),
     )
+    if n_missing == n_features:
+        # Nothing observed (DESIGN §2): r = weights, x_hat = mu_k, C = S_k and
+        # no likelihood, exactly, rather than logdet S + logdet P cancelling.
+        covariances = np.broadcast_to(
+            params.covariances, (n_components, n_features, n_features)
+        )
+        return _ChunkTerms(
+            np.zeros((n_rows, n_components)),
+            [np.zeros((n_rows, n_features)) for _ in range(n_components)]
+            if need_dev
+            else None,
+            [cov[:, :, None] for cov in covariances] if need_cov else None,
+        )
     diffs, ys = [], []
     for k in range(n_components):
         diff = X0 - means[k]  # (n_rows, n_features)
@@ -288,7 +301,9 @@ class GaussianMixtureModel:
         s2 = np.zeros((n_components, n_features, n_features) if full else (n_components, n_features))
         log_likelihood = 0.0
         for chunk, terms in self._iter_terms(params, data, need_dev=True, need_cov=full):
-            log_prob_norm, resp = _responsibilities(terms.log_prob, params.weights)
+            log_prob_norm, resp = _responsibilities(
+                terms.log_prob, params.weights, chunk.n_missing == n_features
+            )
             log_likelihood += log_prob_norm.sum()
             nk += resp.sum(axis=0)
             for k in range(n_components):
@@ -331,24 +346,30 @@ class GaussianMixtureModel:
         raw_nk = stats.nk
         nk = raw_nk + 10 * np.finfo(np.float64).eps
         weights = nk / nk.sum()
-        delta = stats.s1 / nk[:, None]  # (n_components, n_features)
-        means = stats.ref + delta
-        # sum_i r (x - mu)(x - mu)' about the new means, from moments about ref:
-        # s2 - 2 nk delta delta' + raw_nk delta delta'.
-        shrink = 2.0 - raw_nk / nk  # (n_components,)
+        # sum_i r x / nk as in scikit-learn, written about the reference means
+        # (an empty component's mean goes to 0, as there).
+        means = (raw_nk[:, None] * stats.ref + stats.s1) / nk[:, None]
+        delta = means - stats.ref  # (n_components, n_features)
         ct = self.covariance_type
-        if ct == "full":
-            covariances = stats.s2 / nk[:, None, None] - shrink[:, None, None] * (
-                delta[:, :, None] * delta[:, None, :]
+        if ct in ("full", "tied"):
+            # sum_i r (x - mu)(x - mu)' from the moments about ref (exact).
+            cross = stats.s1[:, :, None] * delta[:, None, :]
+            scatter = (
+                stats.s2
+                - cross
+                - np.swapaxes(cross, 1, 2)
+                + raw_nk[:, None, None] * (delta[:, :, None] * delta[:, None, :])
             )
-            idx = np.arange(means.shape[1])
-            covariances[:, idx, idx] += self.reg_covar
-        elif ct == "tied":
-            scatter = stats.s2.sum(axis=0) - np.einsum("k,ki,kj->ij", nk * shrink, delta, delta)
-            covariances = scatter / nk.sum()
-            covariances.flat[:: means.shape[1] + 1] += self.reg_covar
+            if ct == "full":
+                covariances = scatter / nk[:, None, None]
+                idx = np.arange(means.shape[1])
+                covariances[:, idx, idx] += self.reg_covar
+            else:
+                covariances = scatter.sum(axis=0) / nk.sum()
+                covariances.flat[:: means.shape[1] + 1] += self.reg_covar
         else:
-            covariances = stats.s2 / nk[:, None] - shrink[:, None] * delta**2 + self.reg_covar
+            scatter = stats.s2 - 2 * stats.s1 * delta + raw_nk[:, None] * delta**2
+            covariances = scatter / nk[:, None] + self.reg_covar
             if ct == "spherical":
                 covariances = covariances.mean(axis=1)
         return GaussianParams.from_covariances(weights, means, covariances, ct)
@@ -380,31 +401,23 @@ class GaussianMixtureModel:
 
     # -- inference ------------------------------------------------------------
 
-    def weighted_log_prob(self, params, data):
-        """Compute ``log pi_k + log p(x_o | k)`` for every row.
-
-        Returns
-        -------
-        weighted_log_prob : ndarray of shape (n_samples, n_components)
-        """
-        out = np.empty((data.n_samples, params.n_components))
-        for chunk, terms in self._iter_terms(params, data, need_dev=False, need_cov=False):
-            out[chunk.start : chunk.stop] = terms.log_prob + _log_weights(params.weights)
-        return data.unsort(out)
-
     def log_resp(self, params, data):
         """Compute the per-row log-likelihood and log-responsibilities.
 
         Returns
         -------
         log_prob_norm : ndarray of shape (n_samples,)
+            Observed-data log-likelihood of each row (0 if nothing is observed).
         log_resp : ndarray of shape (n_samples, n_components)
         """
-        weighted = self.weighted_log_prob(params, data)
-        log_prob_norm = logsumexp(weighted, axis=1)
-        with np.errstate(under="ignore"):
-            log_resp = weighted - log_prob_norm[:, None]
-        return log_prob_norm, log_resp
+        log_prob_norm = np.empty(data.n_samples)
+        log_resp = np.empty((data.n_samples, params.n_components))
+        for chunk, terms in self._iter_terms(params, data, need_dev=False, need_cov=False):
+            rows = slice(chunk.start, chunk.stop)
+            log_prob_norm[rows], log_resp[rows] = _log_responsibilities(
+                terms.log_prob, params.weights, chunk.n_missing == data.n_features
+            )
+        return data.unsort(log_prob_norm), data.unsort(log_resp)
 
     def conditional_mean(self, params, data):
         """Compute ``E[x | x_o]`` for every row, mixing components by responsibility.
@@ -418,7 +431,9 @@ class GaussianMixtureModel:
         """
         out = np.empty((data.n_samples, data.n_features))
         for chunk, terms in self._iter_terms(params, data, need_dev=True, need_cov=False):
-            _, resp = _responsibilities(terms.log_prob, params.weights)
+            _, resp = _responsibilities(
+                terms.log_prob, params.weights, chunk.n_missing == data.n_features
+            )
             x_hat = resp @ params.means  # (n_rows, n_features)
             for k in range(params.n_components):
                 x_hat += resp[:, k : k + 1] * terms.dev[k]
@@ -439,19 +454,35 @@ class GaussianMixtureModel:
             yield chunk, terms
 
 
-def _responsibilities(log_prob, weights):
-    """Compute per-row log-likelihoods and responsibilities by log-sum-exp.
+def _log_responsibilities(log_prob, weights, nothing_observed):
+    """Compute per-row log-likelihoods and log-responsibilities by log-sum-exp.
+
+    Parameters
+    ----------
+    log_prob : ndarray of shape (n_rows, n_components)
+    weights : ndarray of shape (n_components,)
+    nothing_observed : bool
+        The rows have no observed entry: their likelihood is exactly 1 and
+        their responsibilities are the weights (DESIGN §2).
 
     Returns
     -------
     log_prob_norm : ndarray of shape (n_rows,)
-    resp : ndarray of shape (n_rows, n_components)
+    log_resp : ndarray of shape (n_rows, n_components)
     """
     weighted = log_prob + _log_weights(weights)
+    if nothing_observed:
+        return np.zeros(len(log_prob)), weighted
     log_prob_norm = logsumexp(weighted, axis=1)
     with np.errstate(under="ignore"):
-        resp = np.exp(weighted - log_prob_norm[:, None])
-    return log_prob_norm, resp
+        return log_prob_norm, weighted - log_prob_norm[:, None]
+
+
+def _responsibilities(log_prob, weights, nothing_observed):
+    """Compute per-row log-likelihoods and responsibilities (see above)."""
+    log_prob_norm, log_resp = _log_responsibilities(log_prob, weights, nothing_observed)
+    with np.errstate(under="ignore"):
+        return log_prob_norm, np.exp(log_resp)
 
 
 def _log_weights(weights):

@@ -8,8 +8,6 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseEM
-from ._gaussian import GaussianMixtureModel  # noqa: F401  (documentation cross-reference)
-from ._patterns import prepare_missing_data
 from ._validation import _check_feature_names_in, _fit_context, check_X
 
 
@@ -280,12 +278,12 @@ default='kmeans'
         check_is_fitted(self)
         X = check_X(self, X, reset=False)
         X_model = self._model_input(X)
-        data = prepare_missing_data(X_model, self.n_components)
-        X_hat = self._model().conditional_mean(self._params(), data)
+        X_hat = self._infer("conditional_mean", X_model)
         # Observed entries are copied back from the input: bit for bit unchanged.
         X_filled = np.where(np.isnan(X_model), X_hat.astype(X.dtype), X_model)
         if self.keep_empty_features and self._empty_features.any():
-            out = np.zeros(X.shape, dtype=X.dtype)
+            # Empty-at-fit columns: 0 where missing, observed values kept.
+            out = np.where(np.isnan(X), 0, X)
             out[:, ~self._empty_features] = X_filled
             X_filled = out
         if self.indicator_ is not None:

@@ -13,6 +13,8 @@ INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 def mean_filled(data):
     """Return the data with each missing entry replaced by its column's observed mean.
 
+    Rows stay in ``data``'s (sorted) order: one copy of the data, no more.
+
     Parameters
     ----------
     data : MissingData
@@ -23,9 +25,10 @@ def mean_filled(data):
     """
     counts = (~data.missing_mask).sum(axis=0)
     col_means = data.X.sum(axis=0) / np.maximum(counts, 1)
-    # Back in the caller's row order, so that initialisation does not depend on
-    # the E-step's internal layout.
-    return data.unsort(np.where(data.missing_mask, col_means, data.X))
+    X_filled = data.X.copy()
+    rows, cols = np.nonzero(data.missing_mask)
+    X_filled[rows, cols] = col_means[cols]
+    return X_filled
 
 
 def initial_resp(X_filled, n_components, init_params, random_state):
@@ -47,7 +50,10 @@ def initial_resp(X_filled, n_components, init_params, random_state):
     resp = np.zeros((n_samples, n_components))
     if init_params == "kmeans":
         labels = (
-            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+            # copy_x=False: X_filled is our own temporary; saves a copy of the data.
+            KMeans(
+                n_clusters=n_components, n_init=1, random_state=random_state, copy_x=False
+            )
             .fit(X_filled)
             .labels_
         )

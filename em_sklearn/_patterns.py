@@ -133,7 +133,7 @@ def prepare_missing_data(X, n_components):
     key = np.where(frequent, ids, len(pattern_counts) + counts)
     order = np.argsort(key, kind="stable")
     missing_mask = missing_mask[order]
-    X_sorted = X[order].astype(np.float64)
+    X_sorted = X[order].astype(np.float64, copy=False)  # X[order] is a new array
     X_sorted[missing_mask] = 0.0
     sorted_key = key[order]
     bounds = np.flatnonzero(np.diff(sorted_key)) + 1

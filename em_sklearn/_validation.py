@@ -157,6 +157,8 @@ def _non_numeric_message(estimator, X, exc):
 
 
 def _check_shape(param, expected, name):
+    """Check an initial array's shape (before any other check, to name it)."""
+    param = np.asarray(param)
     if param.shape != expected:
         raise ValueError(
             f"The parameter {name!r} should have the shape of {expected}, "
@@ -176,8 +178,8 @@ def check_weights(weights, n_components):
     -------
     weights : ndarray of shape (n_components,)
     """
-    weights = check_array(weights, dtype=np.float64, ensure_2d=False)
     _check_shape(weights, (n_components,), "weights_init")
+    weights = check_array(weights, dtype=np.float64, ensure_2d=False, copy=True)
     if weights.min() < 0.0 or weights.max() > 1.0:
         raise ValueError(
             "The parameter 'weights_init' should be in the range [0, 1], but got "
@@ -198,8 +200,8 @@ def check_means(means, n_components, n_features):
     -------
     means : ndarray of shape (n_components, n_features)
     """
-    means = check_array(means, dtype=np.float64, ensure_2d=False)
     _check_shape(means, (n_components, n_features), "means_init")
+    means = check_array(means, dtype=np.float64, ensure_2d=False, copy=True)
     return means
 
 
@@ -213,9 +215,6 @@ def check_precisions(precisions, covariance_type, n_components, n_features):
         ``(n_features, n_features)`` if 'tied', ``(n_components, n_features)``
         if 'diag', ``(n_components,)`` if 'spherical'.
     """
-    precisions = check_array(
-        precisions, dtype=np.float64, ensure_2d=False, allow_nd=covariance_type == "full"
-    )
     expected = {
         "full": (n_components, n_features, n_features),
         "tied": (n_features, n_features),
@@ -223,6 +222,13 @@ def check_precisions(precisions, covariance_type, n_components, n_features):
         "spherical": (n_components,),
     }[covariance_type]
     _check_shape(precisions, expected, "precisions_init")
+    precisions = check_array(
+        precisions,
+        dtype=np.float64,
+        ensure_2d=False,
+        allow_nd=covariance_type == "full",
+        copy=True,
+    )
     if covariance_type in ("diag", "spherical"):
         if np.any(precisions <= 0.0):
             raise ValueError(f"'{covariance_type} precision' should be positive.")
