@@ -1,0 +1,100 @@
+"""The documentation: API page complete, user-guide figures exist, gallery builds."""
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import em_sklearn
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+EXAMPLES = ROOT / "examples"
+
+# The figures the gallery produces: (example script, number of figures).
+GALLERY_FIGURES = {
+    "plot_01_fill_then_fit_bias": 1,
+    "plot_02_imputation_vs_truth": 2,
+    "plot_03_mixture_ellipses": 1,
+    "plot_04_choose_n_components": 1,
+    "plot_05_pipeline_grid_search": 1,
+    "plot_06_convergence": 2,
+    "plot_07_covariance_types": 1,
+    "plot_08_missingness_mechanisms": 1,
+}
+FIGURE_RE = re.compile(r"sphx_glr_(plot_\w+?)_(\d{3})\.png")
+
+
+def test_api_page_lists_every_public_name():
+    """docs/api.rst has an autosummary entry for every public name of the package."""
+    api = (DOCS / "api.rst").read_text()
+    entries = set(re.findall(r"^   (\w+)$", api, flags=re.MULTILINE))
+    public = set(em_sklearn.__all__) - {"__version__"}
+    assert public <= entries
+
+
+def test_gallery_scripts_are_the_expected_ones():
+    """Every example script is listed in GALLERY_FIGURES and has a titled docstring."""
+    scripts = {p.stem: p for p in EXAMPLES.glob("plot_*.py")}
+    assert set(scripts) == set(GALLERY_FIGURES)
+    for path in scripts.values():
+        lines = path.read_text().splitlines()
+        # sphinx-gallery's title block: bar, title, bar, all of the same length.
+        assert lines[0] == '"""'
+        assert lines[1] == lines[3] == "=" * len(lines[2]), path.name
+
+
+def test_user_guide_figures_come_from_the_gallery():
+    """Each figure the user guide shows is one that a gallery example produces."""
+    text = (DOCS / "user_guide.rst").read_text()
+    figures = FIGURE_RE.findall(text)
+    assert len(figures) >= 5  # one picture per user-guide topic
+    for name, number in figures:
+        assert name in GALLERY_FIGURES, name
+        assert 1 <= int(number) <= GALLERY_FIGURES[name], (name, number)
+
+
+@pytest.mark.slow
+def test_docs_build_with_warnings_as_errors(tmp_path):
+    """``sphinx-build -W`` succeeds and the gallery writes every expected figure."""
+    for module in ("sphinx", "sphinx_gallery", "numpydoc", "pydata_sphinx_theme"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (the 'docs' extra builds the docs)")
+    # sphinx-gallery skips unchanged examples; remove its output to time a full build.
+    shutil.rmtree(DOCS / "auto_examples", ignore_errors=True)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            str(DOCS),
+            str(tmp_path / "html"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-3000:]
+    produced = sorted(p.name for p in (DOCS / "auto_examples" / "images").glob("*.png"))
+    expected = sorted(
+        f"sphx_glr_{name}_{i:03d}.png"
+        for name, count in GALLERY_FIGURES.items()
+        for i in range(1, count + 1)
+    )
+    assert produced == expected
+    print(f"docs build took {seconds:.0f}s")
+    assert seconds < 600  # the budget .ci/run enforces too
