@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from ._linalg import (
     compute_covariances,
@@ -311,7 +310,9 @@ class GaussianMixtureModel:
                 r = resp[:, k]
                 s1[k] += r @ dev
                 if full:
-                    s2[k] += (dev * r[:, None]).T @ dev
+                    # w.T @ w on one buffer is a symmetric rank-k update (SYRK).
+                    w = dev * np.sqrt(r)[:, None]
+                    s2[k] += w.T @ w
                 else:
                     s2[k] += r @ (dev * dev)
             if full and chunk.n_missing:
@@ -473,8 +474,16 @@ def _log_responsibilities(log_prob, weights, nothing_observed):
     weighted = log_prob + _log_weights(weights)
     if nothing_observed:
         return np.zeros(len(log_prob)), weighted
-    log_prob_norm = logsumexp(weighted, axis=1)
-    with np.errstate(under="ignore"):
+    # log-sum-exp by hand: scipy's is several times slower on (n, k) arrays.
+    # Reductions over the short component axis are done column by column and
+    # by a matrix-vector product (NumPy's axis=1 reductions are slow there).
+    top = weighted[:, 0].copy()
+    for k in range(1, weighted.shape[1]):
+        np.maximum(top, weighted[:, k], out=top)
+    top[~np.isfinite(top)] = 0.0
+    with np.errstate(under="ignore", divide="ignore"):
+        total = np.exp(weighted - top[:, None]) @ np.ones(weighted.shape[1])
+        log_prob_norm = np.log(total) + top
         return log_prob_norm, weighted - log_prob_norm[:, None]
 
 
@@ -493,8 +502,6 @@ def _log_weights(weights):
 
 def _scatter_blocks(missing_cols, resp, cond_covs, n_features):
     """Compute ``sum_i r_ik C_ik`` with each row's ``C_ik`` placed at its missing block.
-
-    One ``np.bincount`` over all components replaces a scatter-add per row.
 
     Parameters
     ----------
@@ -516,12 +523,13 @@ def _scatter_blocks(missing_cols, resp, cond_covs, n_features):
         out[block] = np.stack(cond_covs)[..., 0] * resp.sum(axis=0)[:, None, None]
         return out
     cols_t = missing_cols.T
-    flat = cols_t[:, None, :] * n_features + cols_t[None, :, :]  # (s, s, n_rows)
-    offsets = np.arange(n_components)[:, None, None, None] * (n_features * n_features)
-    weights = np.stack(cond_covs) * resp.T[:, None, None, :]  # (K, s, s, n_rows)
-    summed = np.bincount(
-        (flat + offsets).ravel(),
-        weights=weights.ravel(),
-        minlength=n_components * n_features * n_features,
-    )
-    return summed.reshape(n_components, n_features, n_features)
+    flat = (cols_t[:, None, :] * n_features + cols_t[None, :, :]).ravel()  # (s*s*n,)
+    size = n_features * n_features
+    out = np.empty((n_components, n_features, n_features))
+    for k, cond_cov in enumerate(cond_covs):
+        # One bincount per component over shared indices replaces a
+        # scatter-add per row.
+        out[k] = np.bincount(
+            flat, weights=(cond_cov * resp[:, k]).ravel(), minlength=size
+        ).reshape(n_features, n_features)
+    return out

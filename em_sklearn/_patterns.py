@@ -5,12 +5,16 @@ from dataclasses import dataclass
 import numpy as np
 
 # Working-set budgets, in float64 elements: the (s, s, rows) blocks of one chunk
-# stay in cache (~2 MB), and the per-component (rows, d) arrays stay near 16 MB.
+# stay in cache (~2 MB), and so do all components' (rows, d) arrays.
 _BLOCK_ELEMENTS = 2**18
-_ROW_ELEMENTS = 2**21
-# A missingness pattern shared by at least this many rows gets chunks of its
-# own, where one inverse of each component's missing block serves every row.
+_ROW_ELEMENTS = 2**18
+# A missingness pattern with s missing entries shared by at least
+# max(MIN_PATTERN_ROWS, PATTERN_WORK // s**3) rows gets chunks of its own, where
+# one inverse of each component's missing block serves every row. The per-row
+# sweep costs ~s^3 and a chunk a fixed ~0.3 ms of NumPy calls: with s = 1 or 2
+# grouping pays only for thousands of rows, with s = 8 for a few hundred.
 MIN_PATTERN_ROWS = 64
+PATTERN_WORK = 2**17
 
 
 @dataclass(frozen=True)
@@ -106,12 +110,13 @@ def _pattern_ids(missing_mask):
 def prepare_missing_data(X, n_components):
     """Sort the rows of ``X`` by missingness and cut them into chunks.
 
-    Rows whose exact pattern of missing entries is shared by at least
-    ``MIN_PATTERN_ROWS`` rows come first, one run per pattern (``shared``
+    Rows whose exact pattern of ``s`` missing entries is shared by enough rows
+    (at least ``max(MIN_PATTERN_ROWS, PATTERN_WORK // s**3)``) come first, one run per pattern (``shared``
     chunks); the other rows follow, grouped by their number of missing entries
     ``s``. Chunk sizes keep the working set bounded whatever ``n_samples``:
-    about ``2**18`` elements of ``(s, s)`` blocks and ``2**21`` elements of
-    per-component ``(rows, n_features)`` arrays.
+    about ``2**18`` elements of ``(s, s)`` blocks and of all components'
+    ``(rows, n_features)`` arrays, so that they stay in cache and their memory
+    is reused rather than freshly mapped (measured 1.7x faster than ``2**21``).
 
     Parameters
     ----------
@@ -128,7 +133,8 @@ def prepare_missing_data(X, n_components):
     n_samples, n_features = X.shape
     counts = missing_mask.sum(axis=1)
     ids, pattern_counts = _pattern_ids(missing_mask)
-    frequent = (pattern_counts[ids] >= MIN_PATTERN_ROWS) & (counts > 0)
+    needed = np.maximum(MIN_PATTERN_ROWS, PATTERN_WORK // np.maximum(counts, 1) ** 3)
+    frequent = (pattern_counts[ids] >= needed) & (counts > 0)
     # Sort key: frequent patterns first (by pattern), then the rest by count.
     key = np.where(frequent, ids, len(pattern_counts) + counts)
     order = np.argsort(key, kind="stable")
