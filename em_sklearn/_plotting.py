@@ -7,7 +7,6 @@ inside the plotting methods only, so ``import em_sklearn`` never needs it.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._patterns import prepare_missing_data
 from ._validation import check_X
 
 __all__ = ["ConvergenceDisplay", "MixtureDisplay"]
@@ -207,10 +206,9 @@ class MixtureDisplay:
             )
         X = check_X(estimator, X, reset=False)
         X_model = estimator._model_input(X)
-        data = prepare_missing_data(X_model, estimator.n_components)
-        model, params = estimator._model(), estimator._params()
-        X_hat = model.conditional_mean(params, data)  # (n_samples, n_model_features)
-        labels = model.log_resp(params, data)[1].argmax(axis=1)
+        # The inference EMImputer.transform and EMClusterer.predict run.
+        X_hat = estimator._infer("conditional_mean", X_model)  # (n_samples, n_model)
+        labels = estimator._infer("log_resp", X_model)[1].argmax(axis=1)
         X_two = X_model[:, model_cols]
         missing = np.isnan(X_two)
         display = cls(
