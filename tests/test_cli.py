@@ -326,3 +326,24 @@ def test_console_script_is_installed():
     assert done.returncode == 0
     for command in ("impute", "cluster", "demo"):
         assert command in done.stdout
+
+
+def test_impute_auto_uses_the_bic_choice(table, tmp_path):
+    """``impute --n-components auto`` imputes with the BIC-chosen mixture."""
+    path, _, _, X = table
+    out = tmp_path / "out.csv"
+    done = _cli(
+        "impute", path, "-o", out, "--columns", ",".join(NUMERIC),
+        "--n-components", "auto", "--max-components", 4, "--progress-after", 0,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    bics = [
+        EMClusterer(n_components=k, random_state=0).fit(X).bic(X) for k in range(1, 5)
+    ]
+    best = int(np.argmin(bics)) + 1
+    assert f"chose {best}" in done.stderr
+    _, out_rows = _read(out)
+    filled = np.array([[float(c) for c in r[1:4]] for r in out_rows])
+    expected = EMImputer(n_components=best, random_state=0).fit_transform(X)
+    assert_array_equal(filled, expected)
