@@ -108,16 +108,7 @@ class _BaseEM(BaseEstimator):
                 f"n_components = {self.n_components}, rows with an observed value = "
                 f"{n_informative}. Reduce n_components or provide more data."
             )
-        inits = (
-            None if self.weights_init is None
-            else check_weights(self.weights_init, self.n_components),
-            None if self.means_init is None
-            else check_means(self.means_init, self.n_components, n_features),
-            None if self.precisions_init is None
-            else check_precisions(
-                self.precisions_init, self.covariance_type, self.n_components, n_features
-            ),
-        )
+        inits = self._initial_values(n_features)
         model = self._model()
         model.initializer = Initializer(model, self.init_params, *inits)
         if not informative.all():
@@ -150,6 +141,26 @@ class _BaseEM(BaseEstimator):
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
         return self
+
+    def _initial_values(self, n_features):
+        """Check the user's initial values into a tuple (weights, means, precisions).
+
+        Returns
+        -------
+        inits : tuple of (ndarray or None)
+            Checked copies of ``weights_init``, ``means_init`` and
+            ``precisions_init``, None where not given.
+        """
+        return (
+            None if self.weights_init is None
+            else check_weights(self.weights_init, self.n_components),
+            None if self.means_init is None
+            else check_means(self.means_init, self.n_components, n_features),
+            None if self.precisions_init is None
+            else check_precisions(
+                self.precisions_init, self.covariance_type, self.n_components, n_features
+            ),
+        )
 
     # -- inference ------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseEM
+from ._linalg import compute_precisions
 from ._validation import _check_feature_names_in, _fit_context, check_X
 
 
@@ -158,6 +159,24 @@ default='kmeans'
     ``s`` missing entries costs ``O(s^3)`` per component and iteration on top
     of the complete-data work.
 
+    The model is fitted on standardised columns, ``(x_j - c_j) / s_j`` with
+    ``c_j`` and ``s_j`` the mean and standard deviation of column ``j``'s
+    observed entries (``s_j = 1`` for a column with zero or undefined spread;
+    for 'spherical' one common ``s``, the root mean of the column variances,
+    so that the model stays spherical). Columns on scales from ``1e-8`` to
+    ``1e8`` are therefore imputed as accurately as columns of unit scale, and
+    rescaling a column rescales its imputations. Consequences:
+
+    - ``reg_covar`` and ``tol`` act in standardised units (``reg_covar`` is
+      relative to each column's variance), and k-means initialisation sees
+      standardised data; :class:`EMClusterer`, which must equal
+      ``GaussianMixture``, works in the original units instead.
+    - ``means_``, ``covariances_``, ``precisions_`` and ``precisions_cholesky_``
+      are converted back to the original units; ``means_init`` and
+      ``precisions_init`` are given in the original units.
+    - :meth:`score_samples`, ``lower_bound_`` and ``lower_bounds_`` are
+      log-likelihoods in the original units.
+
     References
     ----------
     .. [1] Dempster, Laird & Rubin (1977), Maximum likelihood from incomplete
@@ -253,7 +272,27 @@ default='kmeans'
                 UserWarning,
                 stacklevel=2,
             )
-        self._fit_model(X[:, ~self._empty_features])
+        X_model = X[:, ~self._empty_features].astype(np.float64)
+        center, scale = _estimate_scaling(X_model, self.covariance_type)
+        # Log-likelihood per row in standardised units minus in original units.
+        offset = (~np.isnan(X_model)) @ np.log(scale)  # (n_samples,)
+        informative = ~np.isnan(X_model).all(axis=1)
+        mean_offset = float(offset[informative].mean()) if informative.any() else 0.0
+        previous = getattr(self, "_center", None), getattr(self, "_scale", None)
+        self._center, self._scale = center, scale
+        warm = self.warm_start and hasattr(self, "converged_")
+        if warm:
+            # _fit_model starts from self._params() (standardised with the new
+            # center and scale) and compares with lower_bound_: same units.
+            self.lower_bound_ = self.lower_bound_ + mean_offset
+        try:
+            self._fit_model((X_model - center) / scale)
+        except BaseException:
+            self._center, self._scale = previous
+            if warm:
+                self.lower_bound_ = self.lower_bound_ - mean_offset
+            raise
+        self._from_standard_units(mean_offset)
         self.indicator_ = (
             MissingIndicator(error_on_new=False).fit(X) if self.add_indicator else None
         )
@@ -322,3 +361,120 @@ default='kmeans'
 
     def _feature_names(self):
         return _check_feature_names_in(self, None)
+
+    # -- internal standardisation (see Notes) --------------------------------
+
+    def _from_standard_units(self, mean_offset):
+        """Convert the fitted attributes from standardised to original units."""
+        params = _rescale_params(self._params_std(), self._center, self._scale)
+        self.means_ = params.means
+        self.covariances_ = params.covariances
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.precisions_ = compute_precisions(params.precisions_cholesky, self.covariance_type)
+        self.lower_bound_ = self.lower_bound_ - mean_offset
+        self.lower_bounds_ = [bound - mean_offset for bound in self.lower_bounds_]
+
+    def _params_std(self):
+        """Return the fitted attributes as they are (the units they are in)."""
+        return super()._params()
+
+    def _params(self):
+        """Return the fitted parameters in standardised units (what the engine sees)."""
+        return _rescale_params(super()._params(), self._center, self._scale, inverse=True)
+
+    def _initial_values(self, n_features):
+        """Check the user's initial values and standardise means and precisions."""
+        weights, means, precisions = super()._initial_values(n_features)
+        center, scale = self._center, self._scale
+        if means is not None:
+            means = (means - center) / scale
+        if precisions is not None:
+            ct = self.covariance_type
+            if ct in ("full", "tied"):
+                precisions = precisions * np.outer(scale, scale)
+            elif ct == "diag":
+                precisions = precisions * scale**2
+            else:
+                precisions = precisions * scale[0] ** 2
+        return weights, means, precisions
+
+    def _infer(self, method, X):
+        """Run the model's inference on standardised X; answer in original units."""
+        X = X.astype(np.float64)
+        result = super()._infer(method, (X - self._center) / self._scale)
+        if method == "conditional_mean":
+            return result * self._scale + self._center
+        if method == "log_resp":
+            log_prob, log_resp = result
+            # Density of x_o = density of its standardised value / prod_j s_j.
+            return log_prob - (~np.isnan(X)) @ np.log(self._scale), log_resp
+        raise ValueError(f"No unit conversion for inference method {method!r}.")
+
+
+def _estimate_scaling(X, covariance_type):
+    """Estimate each column's center and scale from its observed entries.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        float64 data with NaN for missing entries.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    center : ndarray of shape (n_features,)
+        Mean of the observed entries (0 for a column with none).
+    scale : ndarray of shape (n_features,)
+        Standard deviation of the observed entries; 1 when it is zero, at the
+        rounding level of the mean, or undefined. For 'spherical' every entry
+        is the root mean of the usable column variances (a spherical model in
+        original units stays spherical).
+    """
+    observed = ~np.isnan(X)
+    counts = np.maximum(observed.sum(axis=0), 1)
+    center = np.where(observed, X, 0.0).sum(axis=0) / counts
+    var = (np.where(observed, X - center, 0.0) ** 2).sum(axis=0) / counts
+    scale = np.sqrt(var)
+    # A constant column's spread is rounding noise: keep it in its own units.
+    usable = np.isfinite(scale) & (scale > 64 * np.finfo(np.float64).eps * np.abs(center))
+    usable &= scale > 0
+    if covariance_type == "spherical":
+        common = np.sqrt(var[usable].mean()) if usable.any() else 1.0
+        return center, np.full_like(scale, common)
+    return center, np.where(usable, scale, 1.0)
+
+
+def _rescale_params(params, center, scale, inverse=False):
+    """Map mixture parameters of standardised data back to original units.
+
+    With ``x = center + scale * z``, a component ``N(mu, S)`` of ``z`` is
+    ``N(center + D mu, D S D)`` of ``x``, ``D = diag(scale)``, and the precision
+    Cholesky factor ``U`` (``P = U U'``) becomes ``inv(D) U``, still upper
+    triangular. ``inverse=True`` maps original units to standardised ones.
+
+    Parameters
+    ----------
+    params : GaussianParams
+    center, scale : ndarray of shape (n_features,)
+    inverse : bool, default=False
+
+    Returns
+    -------
+    params : GaussianParams
+    """
+    factor = 1.0 / scale if inverse else scale  # (n_features,)
+    if inverse:
+        means = (params.means - center) * factor
+    else:
+        means = params.means * factor + center
+    ct = params.covariance_type
+    if ct in ("full", "tied"):
+        covariances = params.covariances * np.outer(factor, factor)
+        prec_chol = params.precisions_cholesky / factor[:, np.newaxis]
+    elif ct == "diag":
+        covariances = params.covariances * factor**2
+        prec_chol = params.precisions_cholesky / factor
+    else:
+        covariances = params.covariances * factor[0] ** 2
+        prec_chol = params.precisions_cholesky / factor[0]
+    return type(params)(params.weights, means, covariances, prec_chol, ct)
