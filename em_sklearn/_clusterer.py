@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseEM
-from ._validation import _fit_context, check_X
+from ._validation import _fit_context, check_no_empty_columns, check_X
 
 
 class EMClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, _BaseEM):
@@ -154,7 +154,11 @@ default='kmeans'
     moments, so it is EM on the observed-data likelihood, not "fill then refit".
     A row with ``s`` missing entries costs ``O(s^3)`` per component on top of
     the complete-data work. Rows with nothing observed do not affect the fit;
-    they are assigned to components by the weights.
+    they are assigned to components by the weights. A column with no observed
+    value raises a ValueError naming it (its parameters would be undetermined).
+    Unlike :class:`EMImputer`, the clusterer works in the original units (as
+    ``GaussianMixture``: absolute ``reg_covar``, k-means on the raw data), so
+    standardise columns of very different scales first if that matters.
 
     References
     ----------
@@ -215,6 +219,7 @@ default='kmeans'
             Component labels.
         """
         X = check_X(self, X, reset=True)
+        check_no_empty_columns(self, X)
         self._fit_model(X)
         # A final E-step so that fit_predict(X) equals fit(X).predict(X).
         self.labels_ = self._log_resp(X)[1].argmax(axis=1)

@@ -273,10 +273,14 @@ default='kmeans'
                 stacklevel=2,
             )
         X_model = X[:, ~self._empty_features].astype(np.float64)
-        center, scale = _estimate_scaling(X_model, self.covariance_type)
+        informative = ~np.isnan(X_model).all(axis=1)
+        # Estimated on the informative rows only, so that adding rows with nothing
+        # observed does not even change the rounding of the fit.
+        center, scale = _estimate_scaling(
+            X_model if informative.all() else X_model[informative], self.covariance_type
+        )
         # Log-likelihood per row in standardised units minus in original units.
         offset = (~np.isnan(X_model)) @ np.log(scale)  # (n_samples,)
-        informative = ~np.isnan(X_model).all(axis=1)
         mean_offset = float(offset[informative].mean()) if informative.any() else 0.0
         previous = getattr(self, "_center", None), getattr(self, "_scale", None)
         self._center, self._scale = center, scale

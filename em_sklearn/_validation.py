@@ -16,6 +16,7 @@ __all__ = [
     "_fit_context",
     "_check_feature_names_in",
     "check_X",
+    "check_no_empty_columns",
     "check_weights",
     "check_means",
     "check_precisions",
@@ -140,6 +141,26 @@ def check_X(estimator, X, *, reset):
             "or by finite values."
         )
     return X_checked
+
+
+def check_no_empty_columns(estimator, X):
+    """Raise a ValueError naming the columns of ``X`` with no observed value.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Fitted on ``X`` (its ``feature_names_in_`` name the columns).
+    X : ndarray of shape (n_samples, n_features)
+        Validated data, NaN for missing entries.
+    """
+    empty = np.isnan(X).all(axis=0)
+    if empty.any():
+        cols = ", ".join(_column_name(estimator, X, j) for j in np.flatnonzero(empty))
+        raise ValueError(
+            f"{type(estimator).__name__} cannot fit column(s) {cols}: they have no "
+            "observed value, so their means and variances are undetermined. Drop "
+            "them before fitting (EMImputer drops such columns with a warning)."
+        )
 
 
 def _non_numeric_message(estimator, X, exc):
