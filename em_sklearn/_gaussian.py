@@ -361,6 +361,9 @@ class GaussianMixtureModel:
                 - np.swapaxes(cross, 1, 2)
                 + raw_nk[:, None, None] * (delta[:, :, None] * delta[:, None, :])
             )
+            # Exactly symmetric: the sweep's inverses are symmetric only to
+            # rounding, and the Cholesky factor reads one triangle.
+            scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
             if ct == "full":
                 covariances = scatter / nk[:, None, None]
                 idx = np.arange(means.shape[1])
