@@ -374,7 +374,9 @@ default='kmeans'
         self.means_ = params.means
         self.covariances_ = params.covariances
         self.precisions_cholesky_ = params.precisions_cholesky
-        self.precisions_ = compute_precisions(params.precisions_cholesky, self.covariance_type)
+        self.precisions_ = compute_precisions(
+            params.precisions_cholesky, self.covariance_type
+        )
         self.lower_bound_ = self.lower_bound_ - mean_offset
         self.lower_bounds_ = [bound - mean_offset for bound in self.lower_bounds_]
 
@@ -384,7 +386,8 @@ default='kmeans'
 
     def _params(self):
         """Return the fitted parameters in standardised units (what the engine sees)."""
-        return _rescale_params(super()._params(), self._center, self._scale, inverse=True)
+        params = super()._params()
+        return _rescale_params(params, self._center, self._scale, inverse=True)
 
     def _initial_values(self, n_features):
         """Check the user's initial values and standardise means and precisions."""
@@ -440,8 +443,8 @@ def _estimate_scaling(X, covariance_type):
     var = (np.where(observed, X - center, 0.0) ** 2).sum(axis=0) / counts
     scale = np.sqrt(var)
     # A constant column's spread is rounding noise: keep it in its own units.
-    usable = np.isfinite(scale) & (scale > 64 * np.finfo(np.float64).eps * np.abs(center))
-    usable &= scale > 0
+    rounding = 64 * np.finfo(np.float64).eps * np.abs(center)
+    usable = np.isfinite(scale) & (scale > rounding) & (scale > 0)
     if covariance_type == "spherical":
         common = np.sqrt(var[usable].mean()) if usable.any() else 1.0
         return center, np.full_like(scale, common)

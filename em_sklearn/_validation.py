@@ -155,7 +155,9 @@ def check_no_empty_columns(estimator, X):
     """
     empty = np.isnan(X).all(axis=0)
     if empty.any():
-        cols = ", ".join(_column_name(estimator, X, j) for j in np.flatnonzero(empty))
+        cols = ", ".join(
+            _column_name(estimator, X, j) for j in np.flatnonzero(empty)
+        )
         raise ValueError(
             f"{type(estimator).__name__} cannot fit column(s) {cols}: they have no "
             "observed value, so their means and variances are undetermined. Drop "

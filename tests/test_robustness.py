@@ -151,8 +151,9 @@ def test_rows_with_nothing_observed_get_mixture_mean():
     imputer = EMImputer(n_components=2, random_state=0).fit(X)
     out = imputer.transform(np.full((2, 3), np.nan))
     # A weighted sum of the means, computed two ways: rounding only.
-    assert_allclose(out, np.tile(imputer.weights_ @ imputer.means_, (2, 1)), rtol=1e-12,
-                    atol=1e-12)
+    assert_allclose(
+        out, np.tile(imputer.weights_ @ imputer.means_, (2, 1)), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS, ids=_ids)
@@ -194,8 +195,13 @@ def _one_observed_value(X):
 
 @pytest.mark.parametrize(
     "make",
-    [_constant_column, _identical_columns, _duplicate_rows, _one_feature,
-     _one_observed_value],
+    [
+        _constant_column,
+        _identical_columns,
+        _duplicate_rows,
+        _one_feature,
+        _one_observed_value,
+    ],
     ids=lambda f: f.__name__.strip("_"),
 )
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -247,17 +253,22 @@ def test_imputer_user_inits_in_original_units(covariance_type):
     """means_init/precisions_init are in original units: the fitted parameters
     passed back with max_iter=0 reproduce the same imputations and scores."""
     X = _data(8) * np.array([1e-5, 1.0, 1e5])
-    fitted = EMImputer(n_components=2, covariance_type=covariance_type,
-                       random_state=0).fit(X)
+    fitted = EMImputer(
+        n_components=2, covariance_type=covariance_type, random_state=0
+    ).fit(X)
     again = EMImputer(
-        n_components=2, covariance_type=covariance_type, max_iter=0,
-        weights_init=fitted.weights_, means_init=fitted.means_,
+        n_components=2,
+        covariance_type=covariance_type,
+        max_iter=0,
+        weights_init=fitted.weights_,
+        means_init=fitted.means_,
         precisions_init=fitted.precisions_,
     ).fit(X)
     # Precisions -> Cholesky round trip: rounding only.
     assert_allclose(again.transform(X), fitted.transform(X), rtol=1e-9, atol=0)
-    assert_allclose(again.score_samples(X), fitted.score_samples(X), rtol=1e-9,
-                    atol=1e-9)
+    assert_allclose(
+        again.score_samples(X), fitted.score_samples(X), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_imputer_warm_start_continues_in_original_units():
@@ -273,8 +284,9 @@ def test_imputer_warm_start_continues_in_original_units():
     with pytest.warns(ConvergenceWarning):
         cold = EMImputer(max_iter=4, tol=0.0, random_state=0).fit(X)
     # Parameters go through the unit conversion and back: rounding only.
-    assert_allclose(first + imputer.lower_bounds_, cold.lower_bounds_, rtol=1e-9,
-                    atol=0)
+    assert_allclose(
+        first + imputer.lower_bounds_, cold.lower_bounds_, rtol=1e-9, atol=0
+    )
     assert_allclose(imputer.means_, cold.means_, rtol=1e-9, atol=0)
 
 
@@ -331,7 +343,7 @@ def test_array_layouts_and_input_untouched(Estimator, layout, tmp_path):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS, ids=_ids)
 def test_input_never_modified(Estimator):
-    """fit, transform/predict and score leave the input equal to a copy, NaN included."""
+    """fit, transform/predict and score leave the input equal to a copy (NaN too)."""
     X = _data(13)
     frame = pd.DataFrame(X.copy(), columns=["a", "b", "c"])
     before_X, before_frame = X.copy(), frame.copy()
@@ -368,7 +380,9 @@ def test_non_numeric_columns_raise_naming_them(Estimator):
     with pytest.raises(ValueError, match=re.escape(msg)):
         Estimator().fit(frame)
     frame["city"] = frame["city"].astype("category")
-    with pytest.raises(ValueError, match=re.escape("(for instance with a ColumnTransformer)")):
+    with pytest.raises(
+        ValueError, match=re.escape("(for instance with a ColumnTransformer)")
+    ):
         Estimator().fit(frame)
     arr = np.array([[1.0, "x"], [2.0, "y"]], dtype=object)
     msg = f"{name} requires numeric columns; column(s) at index 1 hold non-numeric"
@@ -382,7 +396,9 @@ def test_feature_mismatch_gives_sklearn_errors(Estimator):
     scikit-learn's usual errors."""
     X = _data(14)
     est = Estimator(random_state=0).fit(X)
-    msg = f"X has 2 features, but {Estimator.__name__} is expecting 3 features as input."
+    msg = (
+        f"X has 2 features, but {Estimator.__name__} is expecting 3 features as input."
+    )
     with pytest.raises(ValueError, match=re.escape(msg)):
         est.score_samples(X[:, :2])
     est = Estimator(random_state=0).fit(pd.DataFrame(X, columns=["a", "b", "c"]))
@@ -416,7 +432,9 @@ def test_collapsed_and_vanishing_components_finish_finite(covariance_type):
     X = np.vstack([rng.normal(size=(60, 2)), [[50.0, 50.0]]])
     means_init = np.array([[0.0, 0.0], [1e3, -1e3], [50.0, 50.0]])
     est = EMClusterer(
-        n_components=3, covariance_type=covariance_type, means_init=means_init,
+        n_components=3,
+        covariance_type=covariance_type,
+        means_init=means_init,
         random_state=0,
     ).fit(X)
     assert est.weights_[1] < 1e-10  # responsibilities went to ~0
@@ -441,7 +459,9 @@ def test_non_positive_definite_covariance_names_component(covariance_type):
     )
     with pytest.raises(ValueError, match=msg):
         EMClusterer(
-            n_components=3, covariance_type=covariance_type, reg_covar=0.0,
+            n_components=3,
+            covariance_type=covariance_type,
+            reg_covar=0.0,
             random_state=0,
         ).fit(X)
 
@@ -490,15 +510,18 @@ def test_n_init_restarts_are_independent():
     """Each of the n_init restarts draws a different start from the one RNG; the
     first equals the n_init=1 fit and the best one is kept."""
     X = _data(20, n_samples=200)
-    params = dict(n_components=3, init_params="random", max_iter=5, tol=0.0,
-                  random_state=0)
+    params = dict(
+        n_components=3, init_params="random", max_iter=5, tol=0.0, random_state=0
+    )
     buffer = io.StringIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with redirect_stdout(buffer):
             multi = EMClusterer(**params, n_init=4, verbose=2).fit(X)
         single = EMClusterer(**params, n_init=1).fit(X)
-    bounds = [float(b) for b in re.findall(r"lower bound (-?[\d.]+)\.", buffer.getvalue())]
+    bounds = [
+        float(b) for b in re.findall(r"lower bound (-?[\d.]+)\.", buffer.getvalue())
+    ]
     assert len(bounds) == 4
     assert len(set(bounds)) == 4  # four different starts
     assert_allclose(bounds[0], single.lower_bound_, rtol=0, atol=1e-5)  # printed .5f
@@ -528,20 +551,31 @@ _DOCUMENTED_ERRORS = (
     accelerate=st.sampled_from([None, "squarem"]),
 )
 def test_fuzz_documented_error_or_finite_output(
-    seed, n_samples, n_features, missing, n_components, covariance_type, imputer,
+    seed,
+    n_samples,
+    n_features,
+    missing,
+    n_components,
+    covariance_type,
+    imputer,
     accelerate,
 ):
     """Random shapes, masks, scales and parameters: a documented error or finite
     output whose observed entries equal the input's."""
     rng = np.random.default_rng(seed)
     scales = 10.0 ** rng.uniform(-8, 8, size=n_features)
-    X = rng.normal(size=(n_samples, n_features)) * scales + rng.normal(
-        size=n_features) * scales
+    X = (
+        rng.normal(size=(n_samples, n_features)) * scales
+        + rng.normal(size=n_features) * scales
+    )
     X[rng.random(X.shape) < missing] = np.nan
     Estimator = EMImputer if imputer else EMClusterer
     est = Estimator(
-        n_components=n_components, covariance_type=covariance_type, max_iter=30,
-        accelerate=accelerate, random_state=seed % 1000,
+        n_components=n_components,
+        covariance_type=covariance_type,
+        max_iter=30,
+        accelerate=accelerate,
+        random_state=seed % 1000,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
