@@ -60,6 +60,13 @@ def compute_precision_cholesky(covariances, covariance_type):
             raise ValueError(_ILL_DEFINED.format(what=f"component {bad[0]}"))
         return 1.0 / np.sqrt(covariances)
     stacked = covariances[np.newaxis] if covariance_type == "tied" else covariances
+    # A collapsed component can turn the statistics into NaN or inf.
+    bad = np.nonzero(~np.isfinite(stacked).reshape(len(stacked), -1).all(1))[0]
+    if bad.size:
+        what = "the tied covariance" if covariance_type == "tied" else (
+            f"component {bad[0]}"
+        )
+        raise ValueError(_ILL_DEFINED.format(what=what))
     n_features = stacked.shape[-1]
     eye = np.eye(n_features)
     out = np.empty_like(stacked)
