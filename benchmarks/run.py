@@ -2,8 +2,8 @@
 
 Run from the repository root after ``pip install .``::
 
-    python benchmarks/run.py            # full suite (about 10-15 minutes)
-    python benchmarks/run.py --quick    # smaller sizes, under two minutes
+    python benchmarks/run.py            # full suite (about 9 minutes)
+    python benchmarks/run.py --quick    # smaller sizes, about 3 minutes
 
 Every timing is a ratio against the reference measured in the same process,
 with BLAS limited to one thread (``--threads`` to change), fixed seeds, and the
