@@ -3,7 +3,7 @@
 Run from the repository root after ``pip install .``::
 
     python benchmarks/run.py            # full suite (about 9 minutes)
-    python benchmarks/run.py --quick    # smaller sizes, about 3 minutes
+    python benchmarks/run.py --quick    # smaller sizes, about one minute
 
 Every timing is a ratio against the reference measured in the same process,
 with BLAS limited to one thread (``--threads`` to change), fixed seeds, and the
@@ -390,7 +390,7 @@ def main(argv=None):
     parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS.md")))
     args = parser.parse_args(argv)
     if args.quick:
-        args.iters, args.repeat, args.accel_n, args.accel_seeds = (2, 5), 1, 20_000, 4
+        args.iters, args.repeat, args.accel_n, args.accel_seeds = (2, 5), 1, 20_000, 2
         n_big, n_huge, n_imp, n_mem = 20_000, 100_000, 10_000, 200_000
     else:
         args.iters, args.repeat, args.accel_n, args.accel_seeds = (2, 6), 2, 100_000, 20
