@@ -112,11 +112,14 @@ class _ChunkTerms:
     cond_cov : list over components of (s, s, n_rows) ``C_mm`` (batch last), or
         None. For 'tied' every component shares one array. For 'diag' and
         'spherical' the conditional variances are read from the parameters.
+    block_index : (s, s, n_rows) flat index of each row's missing block in a
+        (d, d) matrix, or None (no missing entry, or 'diag'/'spherical').
     """
 
     log_prob: np.ndarray
     dev: list | None
     cond_cov: list | None
+    block_index: np.ndarray | None = None
 
 
 def _solve_blocks(prec, flat, rhs, shared):
@@ -223,7 +226,9 @@ def _full_chunk_terms(X0, chunk, params, precisions, need_dev, need_cov):
             if need_cov:
                 covs.append(cond_cov)
         log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quad) + log_det
-    return _ChunkTerms(log_prob, diffs if need_dev else None, covs)
+    return _ChunkTerms(
+        log_prob, diffs if need_dev else None, covs, flat if n_missing else None
+    )
 
 
 def _diag_chunk_terms(X0, observed, params, need_dev):
@@ -316,7 +321,9 @@ class GaussianMixtureModel:
                 else:
                     s2[k] += r @ (dev * dev)
             if full and chunk.n_missing:
-                s2 += _scatter_blocks(chunk.missing_cols, resp, terms.cond_cov, n_features)
+                s2 += _scatter_blocks(
+                    chunk.missing_cols, terms.block_index, resp, terms.cond_cov, n_features
+                )
             if not full:
                 # Missing entries add their conditional variance S_kjj.
                 variances = np.broadcast_to(
@@ -444,6 +451,69 @@ class GaussianMixtureModel:
             out[chunk.start : chunk.stop] = x_hat
         return data.unsort(out)
 
+    def posterior_draw(self, params, data, random_state):
+        """Draw every row's missing entries from their conditional distribution.
+
+        For each row, a component ``k`` is drawn with the row's
+        responsibilities ``r_ik``, then the missing block jointly from
+        ``N(x_hat_ik,m, C_ik,mm)`` (DESIGN §4): ``x_hat + L z`` with ``L`` the
+        Cholesky factor of ``C_mm`` (batched over the rows of a chunk) and
+        ``z`` standard normal. For 'diag' and 'spherical' ``C_mm`` is diagonal
+        with the component's variances. Rows are visited in the sorted order of
+        ``data``, so a given ``random_state`` gives the same draws for the same
+        input.
+
+        Parameters
+        ----------
+        params : GaussianParams
+        data : MissingData
+        random_state : numpy.random.RandomState
+
+        Returns
+        -------
+        X_draw : ndarray of shape (n_samples, n_features)
+            Drawn values at the missing entries; the observed entries equal
+            the zero-filled input (callers put the original values back).
+        """
+        full = self.covariance_type in ("full", "tied")
+        n_components, n_features = params.means.shape
+        variances = None if full else np.broadcast_to(
+            params.covariances.reshape(n_components, -1), (n_components, n_features)
+        )
+        out = np.empty((data.n_samples, n_features))
+        for chunk, terms in self._iter_terms(params, data, need_dev=True, need_cov=full):
+            n_rows, n_missing = chunk.missing_cols.shape
+            _, resp = _responsibilities(
+                terms.log_prob, params.weights, n_missing == n_features
+            )
+            # Component by inverse CDF of the responsibilities.
+            u = random_state.uniform(size=n_rows)  # (n_rows,)
+            component = (np.cumsum(resp, axis=1)[:, :-1] < u[:, None]).sum(axis=1)
+            z = random_state.standard_normal((n_rows, n_missing))  # (n_rows, s)
+            x = np.empty((n_rows, n_features))
+            noise = np.empty((n_rows, n_missing))
+            for k in range(n_components):
+                rows = np.flatnonzero(component == k)
+                if not rows.size:
+                    continue
+                x[rows] = params.means[k] + terms.dev[k][rows]
+                if not n_missing:
+                    continue
+                if full:
+                    cond_cov = np.moveaxis(terms.cond_cov[k], 2, 0)  # (n or 1, s, s)
+                    if cond_cov.shape[0] > 1:
+                        cond_cov = cond_cov[rows]
+                    chol = np.linalg.cholesky(cond_cov)  # lower, (n or 1, s, s)
+                    noise[rows] = (chol @ z[rows][:, :, None])[:, :, 0]
+                else:
+                    sd = np.sqrt(variances[k][chunk.missing_cols[rows]])  # (rows, s)
+                    noise[rows] = sd * z[rows]
+            if n_missing:
+                x_m = np.take_along_axis(x, chunk.missing_cols, axis=1)
+                np.put_along_axis(x, chunk.missing_cols, x_m + noise, axis=1)
+            out[chunk.start : chunk.stop] = x
+        return data.unsort(out)
+
     def _iter_terms(self, params, data, *, need_dev, need_cov):
         """Yield ``(chunk, _ChunkTerms)`` for every chunk of ``data``."""
         full = self.covariance_type in ("full", "tied")
@@ -503,12 +573,14 @@ def _log_weights(weights):
         return np.log(weights)
 
 
-def _scatter_blocks(missing_cols, resp, cond_covs, n_features):
+def _scatter_blocks(missing_cols, block_index, resp, cond_covs, n_features):
     """Compute ``sum_i r_ik C_ik`` with each row's ``C_ik`` placed at its missing block.
 
     Parameters
     ----------
     missing_cols : ndarray of shape (n_rows, s)
+    block_index : ndarray of shape (s, s, n_rows)
+        Flat index of each row's missing block in a (d, d) matrix.
     resp : ndarray of shape (n_rows, n_components)
     cond_covs : list over components of ndarray of shape (s, s, n_rows)
         Batch last; last axis of length 1 when all rows share one block.
@@ -525,8 +597,7 @@ def _scatter_blocks(missing_cols, resp, cond_covs, n_features):
         block = np.ix_(np.arange(n_components), missing_cols[0], missing_cols[0])
         out[block] = np.stack(cond_covs)[..., 0] * resp.sum(axis=0)[:, None, None]
         return out
-    cols_t = missing_cols.T
-    flat = (cols_t[:, None, :] * n_features + cols_t[None, :, :]).ravel()  # (s*s*n,)
+    flat = block_index.ravel()  # (s*s*n_rows,)
     size = n_features * n_features
     out = np.empty((n_components, n_features, n_features))
     for k, cond_cov in enumerate(cond_covs):
