@@ -2,6 +2,7 @@
 
 from ._clusterer import EMClusterer
 from ._imputer import EMImputer
+from ._multiple import multiple_impute, pool_rubin
 from ._plotting import ConvergenceDisplay, MixtureDisplay
 
 __version__ = "0.1.0"
@@ -12,4 +13,6 @@ __all__ = [
     "EMImputer",
     "MixtureDisplay",
     "__version__",
+    "multiple_impute",
+    "pool_rubin",
 ]

@@ -170,11 +170,11 @@ class _BaseEM(BaseEstimator):
             self.precisions_cholesky_, self.covariance_type,
         )
 
-    def _infer(self, method, X):
+    def _infer(self, method, X, **kwargs):
         """Call the model's inference ``method`` ('log_resp', ...) on validated X."""
         data = prepare_missing_data(X, self.n_components)
         with single_blas_thread():
-            return getattr(self._model(), method)(self._params(), data)
+            return getattr(self._model(), method)(self._params(), data, **kwargs)
 
     def _log_resp(self, X):
         """Return per-row log-likelihoods and log-responsibilities of validated X."""

@@ -481,7 +481,8 @@ class GaussianMixtureModel:
             params.covariances.reshape(n_components, -1), (n_components, n_features)
         )
         out = np.empty((data.n_samples, n_features))
-        for chunk, terms in self._iter_terms(params, data, need_dev=True, need_cov=full):
+        chunks = self._iter_terms(params, data, need_dev=True, need_cov=full)
+        for chunk, terms in chunks:
             n_rows, n_missing = chunk.missing_cols.shape
             _, resp = _responsibilities(
                 terms.log_prob, params.weights, n_missing == n_features

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.impute import MissingIndicator
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseEM
@@ -104,6 +105,20 @@ default='kmeans'
         :meth:`transform`, filled with 0. Otherwise they are dropped (with a
         warning at fit time).
 
+    sample_posterior : bool, default=False
+        If True, :meth:`transform` draws each row's missing entries from their
+        conditional distribution under the fitted mixture instead of filling
+        their conditional expectation: a component is drawn with the row's
+        responsibilities, then the missing block jointly from that
+        component's conditional normal (mean and covariance given the row's
+        observed entries). The draws are seeded by
+        ``check_random_state(random_state)`` at each call, so an int
+        ``random_state`` gives the same draws every time, as in
+        :class:`~sklearn.impute.IterativeImputer`. Draws reflect the noise of
+        the missing values given the fitted parameters, not the uncertainty of
+        the parameters: for proper multiple imputation use
+        :func:`multiple_impute`.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -200,6 +215,7 @@ default='kmeans'
         **_BaseEM._parameter_constraints,
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
+        "sample_posterior": ["boolean"],
     }
 
     def __init__(
@@ -222,6 +238,7 @@ default='kmeans'
         accelerate=None,
         add_indicator=False,
         keep_empty_features=False,
+        sample_posterior=False,
     ):
         super().__init__(
             n_components=n_components,
@@ -242,6 +259,7 @@ default='kmeans'
         )
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
+        self.sample_posterior = sample_posterior
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -303,7 +321,7 @@ default='kmeans'
         return self
 
     def transform(self, X):
-        """Fill each missing entry with its conditional expectation.
+        """Fill each missing entry with its conditional expectation (or a draw).
 
         Parameters
         ----------
@@ -313,7 +331,9 @@ default='kmeans'
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features_out)
-            ``X`` with missing entries filled (observed entries unchanged),
+            ``X`` with missing entries filled (observed entries unchanged) by
+            their conditional expectation, or by a draw from their conditional
+            distribution if ``sample_posterior``,
             without the features that were empty at fit time unless
             ``keep_empty_features``, followed by the indicator columns if
             ``add_indicator``. Same float dtype as ``X``.
@@ -321,7 +341,11 @@ default='kmeans'
         check_is_fitted(self)
         X = check_X(self, X, reset=False)
         X_model = self._model_input(X)
-        X_hat = self._infer("conditional_mean", X_model)
+        if self.sample_posterior:
+            rng = check_random_state(self.random_state)
+            X_hat = self._infer("posterior_draw", X_model, random_state=rng)
+        else:
+            X_hat = self._infer("conditional_mean", X_model)
         # Observed entries are copied back from the input: bit for bit unchanged.
         X_filled = np.where(np.isnan(X_model), X_hat.astype(X.dtype), X_model)
         if self.keep_empty_features and self._empty_features.any():
@@ -405,11 +429,11 @@ default='kmeans'
                 precisions = precisions * scale[0] ** 2
         return weights, means, precisions
 
-    def _infer(self, method, X):
+    def _infer(self, method, X, **kwargs):
         """Run the model's inference on standardised X; answer in original units."""
         X = X.astype(np.float64)
-        result = super()._infer(method, (X - self._center) / self._scale)
-        if method == "conditional_mean":
+        result = super()._infer(method, (X - self._center) / self._scale, **kwargs)
+        if method in ("conditional_mean", "posterior_draw"):
             return result * self._scale + self._center
         if method == "log_resp":
             log_prob, log_resp = result
