@@ -47,6 +47,9 @@ def initial_resp(X_filled, n_components, init_params, random_state):
     resp : ndarray of shape (n_samples, n_components)
     """
     n_samples = X_filled.shape[0]
+    if n_components == 1 and init_params in ("kmeans", "random"):
+        # Every such start gives all-ones responsibilities: skip the k-means fit.
+        return np.ones((n_samples, 1))
     resp = np.zeros((n_samples, n_components))
     if init_params == "kmeans":
         labels = (
