@@ -24,7 +24,6 @@ from ._clusterer import EMClusterer
 from ._imputer import EMImputer
 
 PROG = "em-sklearn"
-DEFAULT_NA_VALUES = ("", "NA", "NaN")
 EXIT_USAGE = 2
 
 
@@ -312,7 +311,6 @@ class _Progress:
 
     def __init__(self, stream, delay):
         self._stream = stream
-        self._delay = delay
         self._start = time.perf_counter()
         self._lock = threading.Lock()
         self._live = False
