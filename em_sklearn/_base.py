@@ -92,34 +92,42 @@ class _BaseEM(BaseEstimator):
     def _model(self):
         return GaussianMixtureModel(self.n_components, self.covariance_type, self.reg_covar)
 
-    def _fit_model(self, X):
+    def _fit_model(self, X, sample_weight=None):
         """Fit the mixture to ``X`` (validated, NaN for missing) and set attributes.
 
         Rows with no observed entry carry no information about the parameters
         (their observed-data likelihood is 1 whatever the parameters) and are
-        left out of the fit.
+        left out of the fit, as are rows of weight zero. ``sample_weight``
+        (checked, or None) makes a row of weight ``w`` count as ``w`` copies.
         """
         n_features = X.shape[1]
         informative = ~np.isnan(X).all(axis=1)
+        if sample_weight is not None:
+            informative &= sample_weight > 0
         n_informative = int(informative.sum())
         if n_informative < self.n_components:
+            weighted = "" if sample_weight is None else " and a positive sample_weight"
             raise ValueError(
-                "Expected at least n_components rows with an observed value but got "
-                f"n_components = {self.n_components}, rows with an observed value = "
-                f"{n_informative}. Reduce n_components or provide more data."
+                f"Expected at least n_components rows with an observed value{weighted} "
+                f"but got n_components = {self.n_components}, rows with an observed "
+                f"value{weighted} = {n_informative}. Reduce n_components or provide "
+                "more data."
             )
         inits = self._initial_values(n_features)
         model = self._model()
         model.initializer = Initializer(model, self.init_params, *inits)
         if not informative.all():
             X = X[informative]
-        data = prepare_missing_data(X, self.n_components)
+            sample_weight = None if sample_weight is None else sample_weight[informative]
+        if sample_weight is not None and np.all(sample_weight == 1):
+            sample_weight = None  # the unweighted fit, to the last random draw
+        data = prepare_missing_data(X, self.n_components, sample_weight)
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
             warm = (self._params(), self.lower_bound_)
         with single_blas_thread():
             result = run_em(
-                    model,
+                model,
                 data,
                 n_init=self.n_init,
                 max_iter=self.max_iter,

@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseEM
-from ._validation import _fit_context, check_no_empty_columns, check_X
+from ._validation import _fit_context, check_no_empty_columns, check_sample_weight, check_X
 
 
 class EMClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, _BaseEM):
@@ -184,7 +184,7 @@ default='kmeans'
     True
     """
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Estimate the mixture by EM on the observed entries of ``X``.
 
         Parameters
@@ -193,17 +193,21 @@ default='kmeans'
             Data, with NaN for missing entries.
         y : Ignored
             Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: a row of integer weight ``w`` counts as
+            ``w`` copies of itself, a row of weight 0 as no row at all. None
+            weighs every row 1.
 
         Returns
         -------
         self : EMClusterer
             The fitted estimator.
         """
-        self.fit_predict(X, y)
+        self.fit_predict(X, y, sample_weight=sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Estimate the mixture from ``X`` and return the labels of ``X``.
 
         Parameters
@@ -212,6 +216,8 @@ default='kmeans'
             Data, with NaN for missing entries.
         y : Ignored
             Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights (see :meth:`fit`).
 
         Returns
         -------
@@ -219,8 +225,9 @@ default='kmeans'
             Component labels.
         """
         X = check_X(self, X, reset=True)
+        sample_weight = check_sample_weight(sample_weight, X)
         check_no_empty_columns(self, X)
-        self._fit_model(X)
+        self._fit_model(X, sample_weight)
         # A final E-step so that fit_predict(X) equals fit(X).predict(X).
         self.labels_ = self._log_resp(X)[1].argmax(axis=1)
         return self.labels_

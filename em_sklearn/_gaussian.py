@@ -295,8 +295,8 @@ class GaussianMixtureModel:
         Returns
         -------
         stats : SuffStats
-            Summed over all rows of ``data``, with the observed-data
-            log-likelihood at ``params``.
+            Summed over all rows of ``data`` (each multiplied by its sample
+            weight), with the observed-data log-likelihood at ``params``.
         """
         full = self.covariance_type in ("full", "tied")
         n_components, n_features = params.means.shape
@@ -308,7 +308,14 @@ class GaussianMixtureModel:
             log_prob_norm, resp = _responsibilities(
                 terms.log_prob, params.weights, chunk.n_missing == n_features
             )
-            log_likelihood += log_prob_norm.sum()
+            weights = data.chunk_weights(chunk)
+            if weights is None:
+                log_likelihood += log_prob_norm.sum()
+            else:
+                # A row of weight w counts as w copies of itself: every
+                # statistic below is linear in its responsibilities.
+                log_likelihood += weights @ log_prob_norm
+                resp *= weights[:, None]
             nk += resp.sum(axis=0)
             for k in range(n_components):
                 dev = terms.dev[k]
@@ -333,7 +340,7 @@ class GaussianMixtureModel:
                 s2 += (resp.T @ missing) * variances
         return SuffStats(
             nk=nk, s1=s1, s2=s2, ref=params.means,
-            log_likelihood=float(log_likelihood), n_samples=data.n_samples,
+            log_likelihood=float(log_likelihood), n_samples=data.total_weight,
         )
 
     def m_step(self, stats):

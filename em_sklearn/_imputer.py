@@ -10,7 +10,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseEM
 from ._linalg import compute_precisions
-from ._validation import _check_feature_names_in, _fit_context, check_X
+from ._validation import (
+    _check_feature_names_in,
+    _fit_context,
+    check_sample_weight,
+    check_X,
+)
 
 
 class EMImputer(TransformerMixin, _BaseEM):
@@ -262,7 +267,7 @@ default='kmeans'
         self.sample_posterior = sample_posterior
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the mixture by EM on the observed entries of ``X``.
 
         Parameters
@@ -272,6 +277,10 @@ default='kmeans'
             entries.
         y : Ignored
             Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: a row of integer weight ``w`` counts as
+            ``w`` copies of itself, a row of weight 0 as no row at all (the
+            internal standardisation is weighted too). None weighs every row 1.
 
         Returns
         -------
@@ -279,6 +288,7 @@ default='kmeans'
             The fitted imputer.
         """
         X = check_X(self, X, reset=True)
+        sample_weight = check_sample_weight(sample_weight, X)
         missing_mask = np.isnan(X)
         self._empty_features = missing_mask.all(axis=0)
         if self._empty_features.any() and not self.keep_empty_features:
@@ -292,14 +302,18 @@ default='kmeans'
             )
         X_model = X[:, ~self._empty_features].astype(np.float64)
         informative = ~np.isnan(X_model).all(axis=1)
+        if sample_weight is not None:
+            informative &= sample_weight > 0
         # Estimated on the informative rows only, so that adding rows with nothing
-        # observed does not even change the rounding of the fit.
-        center, scale = _estimate_scaling(
-            X_model if informative.all() else X_model[informative], self.covariance_type
-        )
+        # observed (or of weight 0) does not even change the rounding of the fit.
+        X_informative, weights = X_model, sample_weight
+        if not informative.all():
+            X_informative = X_model[informative]
+            weights = None if sample_weight is None else sample_weight[informative]
+        center, scale = _estimate_scaling(X_informative, self.covariance_type, weights)
         # Log-likelihood per row in standardised units minus in original units.
-        offset = (~np.isnan(X_model)) @ np.log(scale)  # (n_samples,)
-        mean_offset = float(offset[informative].mean()) if informative.any() else 0.0
+        offset = (~np.isnan(X_informative)) @ np.log(scale)  # (n_informative,)
+        mean_offset = float(np.average(offset, weights=weights)) if offset.size else 0.0
         previous = getattr(self, "_center", None), getattr(self, "_scale", None)
         self._center, self._scale = center, scale
         warm = self.warm_start and hasattr(self, "converged_")
@@ -308,7 +322,7 @@ default='kmeans'
             # center and scale) and compares with lower_bound_: same units.
             self.lower_bound_ = self.lower_bound_ + mean_offset
         try:
-            self._fit_model((X_model - center) / scale)
+            self._fit_model((X_model - center) / scale, sample_weight)
         except BaseException:
             self._center, self._scale = previous
             if warm:
@@ -442,7 +456,7 @@ default='kmeans'
         raise ValueError(f"No unit conversion for inference method {method!r}.")
 
 
-def _estimate_scaling(X, covariance_type):
+def _estimate_scaling(X, covariance_type, sample_weight=None):
     """Estimate each column's center and scale from its observed entries.
 
     Parameters
@@ -450,6 +464,8 @@ def _estimate_scaling(X, covariance_type):
     X : ndarray of shape (n_samples, n_features)
         float64 data with NaN for missing entries.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
+        Row weights of the moments.
 
     Returns
     -------
@@ -462,9 +478,15 @@ def _estimate_scaling(X, covariance_type):
         original units stays spherical).
     """
     observed = ~np.isnan(X)
-    counts = np.maximum(observed.sum(axis=0), 1)
-    center = np.where(observed, X, 0.0).sum(axis=0) / counts
-    var = (np.where(observed, X - center, 0.0) ** 2).sum(axis=0) / counts
+    if sample_weight is None:
+        counts = np.maximum(observed.sum(axis=0), 1)
+        center = np.where(observed, X, 0.0).sum(axis=0) / counts
+        var = (np.where(observed, X - center, 0.0) ** 2).sum(axis=0) / counts
+    else:
+        counts = sample_weight @ observed
+        counts = np.where(counts > 0, counts, 1.0)
+        center = sample_weight @ np.where(observed, X, 0.0) / counts
+        var = sample_weight @ (np.where(observed, X - center, 0.0) ** 2) / counts
     scale = np.sqrt(var)
     # A constant column's spread is rounding noise: keep it in its own units.
     rounding = 64 * np.finfo(np.float64).eps * np.abs(center)

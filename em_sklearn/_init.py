@@ -13,6 +13,8 @@ INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 def mean_filled(data):
     """Return the data with each missing entry replaced by its column's observed mean.
 
+    The means are weighted by the sample weights, if any.
+
     Rows stay in ``data``'s (sorted) order: one copy of the data, no more.
 
     Parameters
@@ -23,16 +25,26 @@ def mean_filled(data):
     -------
     X_filled : ndarray of shape (n_samples, n_features)
     """
-    counts = (~data.missing_mask).sum(axis=0)
-    col_means = data.X.sum(axis=0) / np.maximum(counts, 1)
+    observed = ~data.missing_mask
+    if data.weights is None:
+        counts = observed.sum(axis=0)
+        col_means = data.X.sum(axis=0) / np.maximum(counts, 1)
+    else:
+        # Weighted observed means (missing entries of data.X are 0).
+        counts = data.weights @ observed
+        col_means = data.weights @ data.X / np.where(counts > 0, counts, 1)
     X_filled = data.X.copy()
     rows, cols = np.nonzero(data.missing_mask)
     X_filled[rows, cols] = col_means[cols]
     return X_filled
 
 
-def initial_resp(X_filled, n_components, init_params, random_state):
+def initial_resp(X_filled, n_components, init_params, random_state, sample_weight=None):
     """Compute initial responsibilities as ``GaussianMixture`` does.
+
+    With sample weights, k-means and k-means++ are weighted and
+    'random_from_data' draws rows with probability proportional to their
+    weight, so a row of weight ``w`` acts as ``w`` copies of itself.
 
     Parameters
     ----------
@@ -41,6 +53,7 @@ def initial_resp(X_filled, n_components, init_params, random_state):
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : RandomState
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
 
     Returns
     -------
@@ -57,7 +70,7 @@ def initial_resp(X_filled, n_components, init_params, random_state):
             KMeans(
                 n_clusters=n_components, n_init=1, random_state=random_state, copy_x=False
             )
-            .fit(X_filled)
+            .fit(X_filled, sample_weight=sample_weight)
             .labels_
         )
         resp[np.arange(n_samples), labels] = 1
@@ -65,17 +78,22 @@ def initial_resp(X_filled, n_components, init_params, random_state):
         resp = random_state.uniform(size=(n_samples, n_components))
         resp /= resp.sum(axis=1)[:, np.newaxis]
     elif init_params == "random_from_data":
-        indices = random_state.choice(n_samples, size=n_components, replace=False)
+        p = None if sample_weight is None else sample_weight / sample_weight.sum()
+        indices = random_state.choice(n_samples, size=n_components, replace=False, p=p)
         resp[indices, np.arange(n_components)] = 1
     else:  # "k-means++"
-        _, indices = kmeans_plusplus(X_filled, n_components, random_state=random_state)
+        _, indices = kmeans_plusplus(
+            X_filled, n_components, sample_weight=sample_weight, random_state=random_state
+        )
         resp[indices, np.arange(n_components)] = 1
     return resp
 
 
-def _complete_data_stats(X, resp, covariance_type):
+def _complete_data_stats(X, resp, covariance_type, sample_weight=None):
     """Compute sufficient statistics of complete data ``X`` under ``resp``."""
     n_components = resp.shape[1]
+    if sample_weight is not None:
+        resp = resp * sample_weight[:, None]
     center = X.mean(axis=0)
     diff = X - center  # (n_samples, n_features)
     if covariance_type in ("full", "tied"):
@@ -88,7 +106,7 @@ def _complete_data_stats(X, resp, covariance_type):
         s2=s2,
         ref=np.tile(center, (n_components, 1)),
         log_likelihood=0.0,
-        n_samples=X.shape[0],
+        n_samples=X.shape[0] if sample_weight is None else float(sample_weight.sum()),
     )
 
 
@@ -122,8 +140,10 @@ class Initializer:
         user = (self.weights_init, self.means_init, self.precisions_init)
         if any(value is None for value in user):
             X_filled = mean_filled(data)
-            resp = initial_resp(X_filled, model.n_components, self.init_params, random_state)
-            estimate = model.m_step(_complete_data_stats(X_filled, resp, ct))
+            resp = initial_resp(
+                X_filled, model.n_components, self.init_params, random_state, data.weights
+            )
+            estimate = model.m_step(_complete_data_stats(X_filled, resp, ct, data.weights))
         else:
             estimate = None
         weights = estimate.weights if self.weights_init is None else self.weights_init

@@ -61,12 +61,15 @@ class MissingData:
         ``X[j]`` is row ``order[j]`` of the caller's data.
     chunks : list of Chunk
         Every row in exactly one chunk.
+    weights : ndarray of shape (n_samples,) or None
+        Sorted sample weights; None when every row weighs 1.
     """
 
     X: np.ndarray
     missing_mask: np.ndarray
     order: np.ndarray
     chunks: list
+    weights: np.ndarray | None = None
 
     @property
     def n_samples(self):
@@ -75,6 +78,15 @@ class MissingData:
     @property
     def n_features(self):
         return self.X.shape[1]
+
+    @property
+    def total_weight(self):
+        """Sum of the sample weights (the number of rows when unweighted)."""
+        return self.n_samples if self.weights is None else float(self.weights.sum())
+
+    def chunk_weights(self, chunk):
+        """Return the weights of ``chunk``'s rows, or None when unweighted."""
+        return None if self.weights is None else self.weights[chunk.start : chunk.stop]
 
     def unsort(self, values):
         """Return ``values`` (one row per sorted row) in the caller's row order."""
@@ -107,7 +119,7 @@ def _pattern_ids(missing_mask):
     return ids.ravel(), counts
 
 
-def prepare_missing_data(X, n_components):
+def prepare_missing_data(X, n_components, sample_weight=None):
     """Sort the rows of ``X`` by missingness and cut them into chunks.
 
     Rows whose exact pattern of ``s`` missing entries is shared by enough rows
@@ -124,6 +136,8 @@ def prepare_missing_data(X, n_components):
         Data with NaN for missing entries.
     n_components : int
         Number of mixture components (sizes the chunks).
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
+        Row weights, stored in the sorted order.
 
     Returns
     -------
@@ -158,4 +172,5 @@ def prepare_missing_data(X, n_components):
             chunks.append(
                 Chunk(start, stop, order[start:stop], cols[start - lo : stop - lo], shared)
             )
-    return MissingData(X=X_sorted, missing_mask=missing_mask, order=order, chunks=chunks)
+    weights = None if sample_weight is None else sample_weight[order]
+    return MissingData(X_sorted, missing_mask, order, chunks, weights)

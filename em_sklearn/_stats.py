@@ -29,8 +29,9 @@ class SuffStats:
         The reference means.
     log_likelihood : float
         Observed-data log-likelihood of the rows at the E-step's parameters.
-    n_samples : int
-        Number of rows summed.
+    n_samples : int or float
+        Number of rows summed; the sum of their weights when rows are
+        weighted (every other field is then a weighted sum).
     """
 
     nk: np.ndarray

@@ -6,7 +6,11 @@ import sys
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions  # noqa: F401
-from sklearn.utils.validation import _check_feature_names_in, validate_data  # noqa: F401
+from sklearn.utils.validation import (  # noqa: F401
+    _check_feature_names_in,
+    _check_sample_weight,
+    validate_data,
+)
 
 from sklearn.base import _fit_context  # noqa: F401  (re-exported for _base)
 
@@ -17,6 +21,7 @@ __all__ = [
     "_check_feature_names_in",
     "check_X",
     "check_no_empty_columns",
+    "check_sample_weight",
     "check_weights",
     "check_means",
     "check_precisions",
@@ -163,6 +168,39 @@ def check_no_empty_columns(estimator, X):
             "observed value, so their means and variances are undetermined. Drop "
             "them before fitting (EMImputer drops such columns with a warning)."
         )
+
+
+def check_sample_weight(sample_weight, X):
+    """Validate ``sample_weight`` for ``X`` and return a float64 copy, or None.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,), float or None
+        Non-negative, finite weights; a scalar weights every row alike.
+    X : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    sample_weight : ndarray of shape (n_samples,) or None
+        None when not given or 1 on every row (the unweighted fit).
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, negative or non-finite weights, or weights that are
+        zero on every row.
+    """
+    if sample_weight is None:
+        return None
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, copy=True, ensure_non_negative=True
+    )
+    if not sample_weight.any():
+        raise ValueError(
+            "sample_weight is zero on every row: at least one row needs a positive "
+            "weight to fit anything."
+        )
+    return None if np.all(sample_weight == 1) else sample_weight
 
 
 def _non_numeric_message(estimator, X, exc):

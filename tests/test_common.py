@@ -8,6 +8,15 @@ from em_sklearn import EMClusterer, EMImputer
 
 
 def _expected_failed_checks(estimator):
+    if isinstance(estimator, EMClusterer):
+        return {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "k-means initialisation draws rows at random, and a shuffled, "
+                "repeated copy of the data draws other rows; the same check "
+                "passes with a deterministic initialisation "
+                "(tests/test_weights.py)."
+            )
+        }
     return {}
 
 
