@@ -12,6 +12,7 @@ from ._gaussian import GaussianMixtureModel, GaussianParams
 from ._init import INIT_PARAMS, Initializer
 from ._linalg import COVARIANCE_TYPES, compute_precisions, single_blas_thread
 from ._patterns import prepare_missing_data
+from ._prior import check_prior, default_prior
 from ._validation import (
     Interval,
     StrOptions,
@@ -45,6 +46,7 @@ class _BaseEM(BaseEstimator):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "accelerate": [StrOptions({"squarem"}), None],
+        "prior": [StrOptions({"default"}), dict, None],
     }
 
     def __init__(
@@ -65,6 +67,7 @@ class _BaseEM(BaseEstimator):
         verbose=0,
         verbose_interval=10,
         accelerate=None,
+        prior=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -81,6 +84,7 @@ class _BaseEM(BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.accelerate = accelerate
+        self.prior = prior
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -122,6 +126,9 @@ class _BaseEM(BaseEstimator):
         if sample_weight is not None and np.all(sample_weight == 1):
             sample_weight = None  # the unweighted fit, to the last random draw
         data = prepare_missing_data(X, self.n_components, sample_weight)
+        if self.prior is not None:
+            values = {} if self.prior == "default" else self._prior_values(n_features)
+            model.prior = default_prior(values, data, model, self.covariance_type)
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
             warm = (self._params(), self.lower_bound_)
@@ -148,7 +155,12 @@ class _BaseEM(BaseEstimator):
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
+        self.prior_ = None if model.prior is None else model.prior.as_dict()
         return self
+
+    def _prior_values(self, n_features):
+        """Check the user's ``prior`` dict into the hyperparameters it gives."""
+        return check_prior(self.prior, self.covariance_type, n_features)
 
     def _initial_values(self, n_features):
         """Check the user's initial values into a tuple (weights, means, precisions).

@@ -92,6 +92,24 @@ default='kmeans'
         the likelihood still never decreases. It needs far fewer iterations
         when much is missing; ``n_iter_`` and ``max_iter`` count E-steps.
 
+    prior : {'default'}, dict or None, default=None
+        None fits by maximum likelihood. Otherwise the fit is the maximum a
+        posteriori (MAP) estimate under a conjugate prior: a Dirichlet on the
+        weights and a normal-inverse-Wishart on each component's mean and
+        covariance (Fraley & Raftery 2007, the prior of R's mclust), which
+        keeps a component from collapsing onto a few points. 'default' sets
+        every hyperparameter from the data as Fraley & Raftery do; a dict
+        sets some of them by the names of
+        :class:`~sklearn.mixture.BayesianGaussianMixture` and leaves the rest
+        at that default: ``weight_concentration_prior`` (Dirichlet
+        concentration, >= 1; default 1, a flat prior), ``mean_prior`` (default
+        the data mean), ``mean_precision_prior`` (default 0.01),
+        ``degrees_of_freedom_prior`` (default ``n_features + 2``) and
+        ``covariance_prior`` (the inverse-Wishart scale, shaped like one
+        covariance of ``covariance_type``; default the data covariance divided
+        by ``n_components ** (2 / n_features)``). ``lower_bound_`` then
+        includes the log-prior; ``reg_covar`` is still added.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -125,10 +143,15 @@ default='kmeans'
 
     lower_bound_ : float
         Mean observed-data log-likelihood per row of the training data at the
-        best initialization's last E-step.
+        best initialization's last E-step (weighted by ``sample_weight``; with
+        a ``prior``, the log-posterior: log-likelihood plus log-prior, per row).
 
     lower_bounds_ : list of float
         That quantity at every iteration of the best initialization.
+
+    prior_ : dict or None
+        The prior's hyperparameters used by the fit (the ``prior`` keys, the
+        data-dependent defaults filled in), or None without a prior.
 
     labels_ : ndarray of shape (n_samples,)
         The component of highest responsibility for each training row.
@@ -288,7 +311,8 @@ default='kmeans'
 
         ``-2 * log L + n_parameters * log(n_samples)`` with ``log L`` the
         observed-data log-likelihood and the parameters counted as in
-        ``GaussianMixture``.
+        ``GaussianMixture``. With a ``prior``, ``log L`` is still the
+        likelihood (not the posterior) at the MAP estimate, as in mclust.
 
         Parameters
         ----------
@@ -316,7 +340,8 @@ default='kmeans'
         Returns
         -------
         aic : float
-            ``-2 * log L + 2 * n_parameters``; lower is better.
+            ``-2 * log L + 2 * n_parameters`` with ``log L`` the observed-data
+            log-likelihood (also with a ``prior``); lower is better.
         """
         n_samples = len(self.score_samples(X))
         return -2 * self.score(X) * n_samples + 2 * self._params().n_parameters()

@@ -3,8 +3,9 @@
 A model plugs in through three hooks (pmtk3's and hmmlearn's contract):
 
 * ``model.initial_params(data, random_state) -> params``
-* ``model.e_step(params, data) -> stats`` with ``stats.log_likelihood`` (at
-  ``params``) and ``stats.n_samples``; statistics add over rows;
+* ``model.e_step(params, data) -> stats`` with ``stats.objective`` (the
+  log-likelihood at ``params``, plus the log-prior for MAP estimation) and
+  ``stats.n_samples``; statistics add over rows;
 * ``model.m_step(stats) -> params`` (no data);
 
 and, for SQUAREM acceleration only, ``model.flatten(params) -> 1-D array`` and
@@ -148,7 +149,7 @@ def _iterate(model, data, params, lower_bound, max_iter, tol, accelerate, progre
     stage, theta0, fallback, step_max, step = 0, None, None, 1.0, 1.0
     for n_iter in range(1, max_iter + 1):
         stats = model.e_step(params, data)
-        current = stats.log_likelihood / stats.n_samples
+        current = stats.objective / stats.n_samples
         if stage == 2 and not current >= lower_bound:
             # The extrapolated point lost likelihood: fall back to plain EM.
             params, stage = fallback, 0

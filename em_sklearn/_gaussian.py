@@ -270,13 +270,17 @@ class GaussianMixtureModel:
         Non-negative regularisation added to the diagonal of covariances.
     initializer : callable
         ``initializer(data, random_state) -> GaussianParams`` (see ``_init``).
+    prior : GaussianPrior or None
+        None: maximum likelihood. Otherwise the M-step returns the posterior
+        mode and the E-step reports the log-prior (see ``_prior``).
     """
 
-    def __init__(self, n_components, covariance_type, reg_covar, initializer=None):
+    def __init__(self, n_components, covariance_type, reg_covar, initializer=None, prior=None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
         self.initializer = initializer
+        self.prior = prior
 
     # -- hooks for the EM loop ------------------------------------------------
 
@@ -341,6 +345,7 @@ class GaussianMixtureModel:
         return SuffStats(
             nk=nk, s1=s1, s2=s2, ref=params.means,
             log_likelihood=float(log_likelihood), n_samples=data.total_weight,
+            log_prior=0.0 if self.prior is None else self.prior.log_density(params),
         )
 
     def m_step(self, stats):
@@ -348,7 +353,9 @@ class GaussianMixtureModel:
 
         ``nk`` gets ``10 * eps`` and ``reg_covar`` is added after dividing by
         ``nk``, exactly as in scikit-learn, so that on complete data the updates
-        equal ``GaussianMixture``'s to rounding.
+        equal ``GaussianMixture``'s to rounding. With a prior, the parameters
+        maximise the expected log-likelihood plus the log-prior (the posterior
+        mode of ``_prior``), ``reg_covar`` added likewise.
 
         Parameters
         ----------
@@ -378,7 +385,11 @@ class GaussianMixtureModel:
             # Exactly symmetric: the sweep's inverses are symmetric only to
             # rounding, and the Cholesky factor reads one triangle.
             scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
-            if ct == "full":
+            if self.prior is not None:
+                weights, means, covariances = self.prior.posterior_mode(nk, means, scatter)
+                idx = np.arange(means.shape[1])
+                covariances[..., idx, idx] += self.reg_covar
+            elif ct == "full":
                 covariances = scatter / nk[:, None, None]
                 idx = np.arange(means.shape[1])
                 covariances[:, idx, idx] += self.reg_covar
@@ -387,9 +398,13 @@ class GaussianMixtureModel:
                 covariances.flat[:: means.shape[1] + 1] += self.reg_covar
         else:
             scatter = stats.s2 - 2 * stats.s1 * delta + raw_nk[:, None] * delta**2
-            covariances = scatter / nk[:, None] + self.reg_covar
-            if ct == "spherical":
-                covariances = covariances.mean(axis=1)
+            if self.prior is not None:
+                weights, means, covariances = self.prior.posterior_mode(nk, means, scatter)
+                covariances = covariances + self.reg_covar
+            else:
+                covariances = scatter / nk[:, None] + self.reg_covar
+                if ct == "spherical":
+                    covariances = covariances.mean(axis=1)
         return GaussianParams.from_covariances(weights, means, covariances, ct)
 
     def flatten(self, params):

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseEM
 from ._linalg import compute_precisions
+from ._prior import log_jacobian, rescale_prior
 from ._validation import (
     _check_feature_names_in,
     _fit_context,
@@ -101,6 +102,24 @@ default='kmeans'
         the likelihood still never decreases. It needs far fewer iterations
         when much is missing; ``n_iter_`` and ``max_iter`` count E-steps.
 
+    prior : {'default'}, dict or None, default=None
+        None fits by maximum likelihood. Otherwise the fit is the maximum a
+        posteriori (MAP) estimate under a conjugate prior: a Dirichlet on the
+        weights and a normal-inverse-Wishart on each component's mean and
+        covariance (Fraley & Raftery 2007, the prior of R's mclust), which
+        keeps a component from collapsing onto a few points. 'default' sets
+        every hyperparameter from the data as Fraley & Raftery do; a dict
+        sets some of them by the names of
+        :class:`~sklearn.mixture.BayesianGaussianMixture` and leaves the rest
+        at that default: ``weight_concentration_prior`` (Dirichlet
+        concentration, >= 1; default 1, a flat prior), ``mean_prior`` (default
+        the data mean), ``mean_precision_prior`` (default 0.01),
+        ``degrees_of_freedom_prior`` (default ``n_features + 2``) and
+        ``covariance_prior`` (the inverse-Wishart scale, shaped like one
+        covariance of ``covariance_type``; default the data covariance divided
+        by ``n_components ** (2 / n_features)``). ``lower_bound_`` then
+        includes the log-prior; ``reg_covar`` is still added.
+
     add_indicator : bool, default=False
         If True, a :class:`~sklearn.impute.MissingIndicator` is stacked onto the
         output: one column per feature that had missing values during fit.
@@ -150,10 +169,16 @@ default='kmeans'
         Number of EM iterations of the best initialization.
 
     lower_bound_ : float
-        Mean observed-data log-likelihood per row at the last E-step.
+        Mean observed-data log-likelihood per row at the last E-step
+        (weighted by ``sample_weight``; with a ``prior``, the log-posterior:
+        log-likelihood plus log-prior, per row).
 
     lower_bounds_ : list of float
         That quantity at every iteration of the best initialization.
+
+    prior_ : dict or None
+        The prior's hyperparameters used by the fit (the ``prior`` keys, the
+        data-dependent defaults filled in), or None without a prior.
 
     indicator_ : MissingIndicator or None
         Indicator used to add binary indicators for missing values; None if
@@ -195,7 +220,9 @@ default='kmeans'
       are converted back to the original units; ``means_init`` and
       ``precisions_init`` are given in the original units.
     - :meth:`score_samples`, ``lower_bound_`` and ``lower_bounds_`` are
-      log-likelihoods in the original units.
+      log-likelihoods (log-posteriors with a ``prior``) in the original units.
+    - A ``prior``'s hyperparameters are given, and reported in ``prior_``, in
+      the original units; the default prior is the same in either units.
 
     References
     ----------
@@ -241,6 +268,7 @@ default='kmeans'
         verbose=0,
         verbose_interval=10,
         accelerate=None,
+        prior=None,
         add_indicator=False,
         keep_empty_features=False,
         sample_posterior=False,
@@ -261,6 +289,7 @@ default='kmeans'
             verbose=verbose,
             verbose_interval=verbose_interval,
             accelerate=accelerate,
+            prior=prior,
         )
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
@@ -311,9 +340,14 @@ default='kmeans'
             X_informative = X_model[informative]
             weights = None if sample_weight is None else sample_weight[informative]
         center, scale = _estimate_scaling(X_informative, self.covariance_type, weights)
-        # Log-likelihood per row in standardised units minus in original units.
+        # Objective per row in standardised units minus in original units: the
+        # densities of the observed entries and (with a prior) of the parameters.
         offset = (~np.isnan(X_informative)) @ np.log(scale)  # (n_informative,)
         mean_offset = float(np.average(offset, weights=weights)) if offset.size else 0.0
+        if self.prior is not None and offset.size:
+            total = offset.size if weights is None else weights.sum()
+            jacobian = log_jacobian(self.covariance_type, self.n_components, scale)
+            mean_offset -= jacobian / total
         previous = getattr(self, "_center", None), getattr(self, "_scale", None)
         self._center, self._scale = center, scale
         warm = self.warm_start and hasattr(self, "converged_")
@@ -417,6 +451,10 @@ default='kmeans'
         )
         self.lower_bound_ = self.lower_bound_ - mean_offset
         self.lower_bounds_ = [bound - mean_offset for bound in self.lower_bounds_]
+        if self.prior_ is not None:
+            self.prior_ = rescale_prior(
+                self.prior_, self._center, self._scale, self.covariance_type
+            )
 
     def _params_std(self):
         """Return the fitted attributes as they are (the units they are in)."""
@@ -442,6 +480,13 @@ default='kmeans'
             else:
                 precisions = precisions * scale[0] ** 2
         return weights, means, precisions
+
+    def _prior_values(self, n_features):
+        """Check the user's prior (original units) and standardise what it gives."""
+        values = super()._prior_values(n_features)
+        return rescale_prior(
+            values, self._center, self._scale, self.covariance_type, inverse=True
+        )
 
     def _infer(self, method, X, **kwargs):
         """Run the model's inference on standardised X; answer in original units."""

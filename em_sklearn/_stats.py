@@ -29,6 +29,9 @@ class SuffStats:
         The reference means.
     log_likelihood : float
         Observed-data log-likelihood of the rows at the E-step's parameters.
+    log_prior : float
+        Log prior density of the E-step's parameters (0 without a prior);
+        not a sum over rows, so taken from the first of two added statistics.
     n_samples : int or float
         Number of rows summed; the sum of their weights when rows are
         weighted (every other field is then a weighted sum).
@@ -40,6 +43,12 @@ class SuffStats:
     ref: np.ndarray
     log_likelihood: float
     n_samples: int
+    log_prior: float = 0.0
+
+    @property
+    def objective(self):
+        """What EM increases: the log-likelihood plus the log-prior."""
+        return self.log_likelihood + self.log_prior
 
     def __add__(self, other):
         if not isinstance(other, SuffStats):
@@ -56,4 +65,5 @@ class SuffStats:
             ref=self.ref,
             log_likelihood=self.log_likelihood + other.log_likelihood,
             n_samples=self.n_samples + other.n_samples,
+            log_prior=self.log_prior,
         )

@@ -28,6 +28,10 @@ class StubStats:
     n_samples: int
     state: tuple
 
+    @property
+    def objective(self):
+        return self.log_likelihood
+
 
 class ScriptedModel:
     """A model whose mean log-likelihoods are scripted per initialisation.
