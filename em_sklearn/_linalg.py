@@ -27,7 +27,8 @@ _ILL_DEFINED = (
     "Fitting the mixture model failed because {what} has an ill-defined "
     "covariance (for instance caused by singleton or collapsed samples, or by "
     "a component estimated from few observed values). Try to decrease the "
-    "number of components, increase reg_covar, or scale the input data."
+    "number of components, increase reg_covar, set prior='default' (MAP "
+    "estimation), or scale the input data."
 )
 
 

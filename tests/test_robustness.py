@@ -25,7 +25,8 @@ _ids = lambda c: c.__name__  # noqa: E731
 _ILL_DEFINED = (
     "has an ill-defined covariance (for instance caused by singleton or collapsed "
     "samples, or by a component estimated from few observed values). Try to "
-    "decrease the number of components, increase reg_covar, or scale the input data."
+    "decrease the number of components, increase reg_covar, set prior='default' "
+    "(MAP estimation), or scale the input data."
 )
 
 
