@@ -296,7 +296,7 @@ def test_user_prior_in_original_units_for_the_imputer(covariance_type):
     assert_allclose(imputer.covariances_, clusterer.covariances_, rtol=1e-6)
     assert_allclose(imputer.lower_bound_, clusterer.lower_bound_, rtol=1e-9)
     for key, value in values.items():
-        assert_allclose(imputer.prior_[key], value, rtol=1e-12, err_msg=key)
+        assert_allclose(imputer.prior_[key], value, rtol=1e-12, atol=1e-12, err_msg=key)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
