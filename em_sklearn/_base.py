@@ -126,13 +126,13 @@ class _BaseEM(BaseEstimator):
         if sample_weight is not None and np.all(sample_weight == 1):
             sample_weight = None  # the unweighted fit, to the last random draw
         data = prepare_missing_data(X, self.n_components, sample_weight)
-        if self.prior is not None:
-            values = {} if self.prior == "default" else self._prior_values(n_features)
-            model.prior = default_prior(values, data, model, self.covariance_type)
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
             warm = (self._params(), self.lower_bound_)
         with single_blas_thread():
+            if self.prior is not None:
+                values = {} if self.prior == "default" else self._prior_values(n_features)
+                model.prior = default_prior(values, data, model, self.covariance_type)
             result = run_em(
                 model,
                 data,

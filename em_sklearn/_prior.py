@@ -17,9 +17,11 @@ complete-data likelihood, so the M-step stays closed form (Fraley & Raftery,
 * ``mu_k = (n_k y_k + kappa mu_P) / (n_k + kappa)``,
 * 'full': ``Sigma_k = (Lambda + W_k + c_k delta_k delta_k') / (nu + n_k + d + 2)``,
   ``c_k = kappa n_k / (n_k + kappa)``,
-* 'tied': ``Sigma = (Lambda + sum_k (W_k + c_k delta_k delta_k')) / (nu + n + K + d + 1)``,
+* 'tied': ``Sigma = (Lambda + sum_k (W_k + c_k delta_k delta_k'))
+  / (nu + n + K + d + 1)``,
 * 'diag': ``sigma_kj^2 = (Lambda_j + W_kjj + c_k delta_kj^2) / (nu + n_k + 3)``,
-* 'spherical': ``sigma_k^2 = (Lambda + tr W_k + c_k |delta_k|^2) / (nu + (n_k + 1) d + 2)``,
+* 'spherical': ``sigma_k^2 = (Lambda + tr W_k + c_k |delta_k|^2)
+  / (nu + (n_k + 1) d + 2)``,
 * ``pi_k = (n_k + alpha - 1) / (n + K (alpha - 1))``.
 
 These maximise the expected complete-data log-likelihood plus the log-prior,
@@ -34,6 +36,7 @@ with the covariance rescaled by ``n / (n - 1)`` like a sample covariance.
 """
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -41,6 +44,9 @@ import numpy as np
 from scipy.special import gammaln, multigammaln
 from sklearn.exceptions import ConvergenceWarning
 
+from ._em import run_em
+from ._gaussian import GaussianMixtureModel
+from ._init import Initializer
 from ._linalg import compute_log_det_cholesky
 
 # The keys of a user's ``prior`` dict, as scikit-learn's BayesianGaussianMixture
@@ -85,18 +91,13 @@ class GaussianPrior:
     def as_dict(self):
         """Return the hyperparameters under the keys of the ``prior`` parameter."""
         scale = self.scale
-        return dict(
-            zip(
-                PRIOR_KEYS,
-                (
-                    self.weight_concentration,
-                    self.mean.copy(),
-                    self.mean_precision,
-                    self.degrees_of_freedom,
-                    scale.copy() if isinstance(scale, np.ndarray) else scale,
-                ),
-            )
-        )
+        return {
+            "weight_concentration_prior": self.weight_concentration,
+            "mean_prior": self.mean.copy(),
+            "mean_precision_prior": self.mean_precision,
+            "degrees_of_freedom_prior": self.degrees_of_freedom,
+            "covariance_prior": np.copy(scale) if np.ndim(scale) else scale,
+        }
 
     def posterior_mode(self, nk, means, scatter):
         """Compute the MAP weights, means and covariances (before ``reg_covar``).
@@ -117,16 +118,19 @@ class GaussianPrior:
         weights, means, covariances : ndarray
         """
         n_components, n_features = means.shape
-        alpha, kappa, nu = self.weight_concentration, self.mean_precision, self.degrees_of_freedom
+        alpha, kappa = self.weight_concentration, self.mean_precision
+        nu = self.degrees_of_freedom
         weights = (nk + alpha - 1) / (nk.sum() + n_components * (alpha - 1))
         delta = means - self.mean  # (n_components, n_features)
         shrink = kappa * nk / (nk + kappa)  # (n_components,)
         map_means = (nk[:, None] * means + kappa * self.mean) / (nk + kappa)[:, None]
         ct = self.covariance_type
         if ct in ("full", "tied"):
-            spread = scatter + shrink[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+            outer = delta[:, :, None] * delta[:, None, :]
+            spread = scatter + shrink[:, None, None] * outer
             if ct == "full":
-                covariances = (self.scale + spread) / (nu + nk + n_features + 2)[:, None, None]
+                denominator = nu + nk + n_features + 2  # (n_components,)
+                covariances = (self.scale + spread) / denominator[:, None, None]
             else:
                 covariances = (self.scale + spread.sum(axis=0)) / (
                     nu + nk.sum() + n_components + n_features + 1
@@ -152,7 +156,8 @@ class GaussianPrior:
         log_prior : float
         """
         n_components, n_features = params.means.shape
-        alpha, kappa, nu = self.weight_concentration, self.mean_precision, self.degrees_of_freedom
+        alpha, kappa = self.weight_concentration, self.mean_precision
+        nu = self.degrees_of_freedom
         ct = self.covariance_type
         log_dirichlet = gammaln(n_components * alpha) - n_components * gammaln(alpha)
         if alpha != 1:  # (a zero weight under a flat prior is no -inf * 0)
@@ -166,9 +171,11 @@ class GaussianPrior:
         )
         delta = params.means - self.mean
         if ct in ("full", "tied"):
-            y = np.einsum("kj,kji->ki", delta, np.broadcast_to(
-                prec_chol, (n_components, n_features, n_features)
-            ))
+            y = np.einsum(
+                "kj,kji->ki",
+                delta,
+                np.broadcast_to(prec_chol, (n_components, n_features, n_features)),
+            )
         else:
             y = delta * np.broadcast_to(
                 prec_chol.reshape(n_components, -1), (n_components, n_features)
@@ -194,7 +201,8 @@ class GaussianPrior:
                 - 0.5 * np.einsum("ij,kji->k", self.scale, precisions)
             ).sum()
         else:
-            variances = params.covariances  # (n_components, n_features) or (n_components,)
+            # (n_components, n_features) or (n_components,)
+            variances = params.covariances
             log_iw = (
                 0.5 * nu * np.log(0.5 * np.asarray(self.scale))
                 - gammaln(0.5 * nu)
@@ -228,7 +236,9 @@ def rescale_prior(values, center, scale, covariance_type, inverse=False):
     out = dict(values)
     if "mean_prior" in values:
         mean = values["mean_prior"]
-        out["mean_prior"] = (mean - center) * factor if inverse else mean * factor + center
+        out["mean_prior"] = (
+            (mean - center) * factor if inverse else mean * factor + center
+        )
     if "covariance_prior" in values:
         lam = values["covariance_prior"]
         if covariance_type in ("full", "tied"):
@@ -284,7 +294,8 @@ def check_prior(prior, covariance_type, n_features):
     unknown = sorted(set(prior) - set(PRIOR_KEYS))
     if unknown:
         raise ValueError(
-            f"Unknown key(s) {unknown} in prior; the allowed keys are {list(PRIOR_KEYS)} "
+            f"Unknown key(s) {unknown} in prior; the allowed keys are "
+            f"{list(PRIOR_KEYS)} "
             "(absent keys take the default of Fraley & Raftery, 2007)."
         )
     out = {}
@@ -299,8 +310,10 @@ def check_prior(prior, covariance_type, n_features):
                 )
         elif key == "covariance_prior":
             expected = {
-                "full": (n_features, n_features), "tied": (n_features, n_features),
-                "diag": (n_features,), "spherical": (),
+                "full": (n_features, n_features),
+                "tied": (n_features, n_features),
+                "diag": (n_features,),
+                "spherical": (),
             }[covariance_type]
             value = np.array(value, dtype=np.float64)
             if value.shape != expected:
@@ -309,9 +322,14 @@ def check_prior(prior, covariance_type, n_features):
                     f"covariance_type={covariance_type!r}, got {value.shape}."
                 )
             positive = (
-                np.allclose(value, value.T) and np.isfinite(value).all()
-                and np.linalg.eigvalsh(value).min() > 0
-            ) if full else bool(np.all(value > 0) and np.isfinite(value).all())
+                (
+                    np.allclose(value, value.T)
+                    and np.isfinite(value).all()
+                    and np.linalg.eigvalsh(value).min() > 0
+                )
+                if full
+                else bool(np.all(value > 0) and np.isfinite(value).all())
+            )
             if not positive:
                 what = "symmetric positive definite" if full else "positive and finite"
                 raise ValueError(f"prior['covariance_prior'] must be {what}.")
@@ -323,12 +341,15 @@ def check_prior(prior, covariance_type, n_features):
                 "mean_precision_prior": 0.0,
                 "degrees_of_freedom_prior": n_features - 1.0 if full else 0.0,
             }[key]
-            ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
-            ok = ok and math.isfinite(value) and (
-                value >= lower if key == "weight_concentration_prior" else value > lower
+            inclusive = key == "weight_concentration_prior"
+            ok = (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and (value >= lower if inclusive else value > lower)
             )
             if not ok:
-                relation = ">=" if key == "weight_concentration_prior" else ">"
+                relation = ">=" if inclusive else ">"
                 raise ValueError(
                     f"prior[{key!r}] must be a finite number {relation} {lower:g} "
                     f"for covariance_type={covariance_type!r}, got {value!r}."
@@ -390,18 +411,18 @@ def _data_moments(data, model):
     estimates of the observed data, rescaled by ``n / (n - 1)`` alike.
     ``reg_covar`` is on the diagonal, as in every fitted covariance.
     """
-    # Imported here: _em and _init import the model, which imports nothing of this.
-    from ._em import run_em
-    from ._gaussian import GaussianMixtureModel
-    from ._init import Initializer
-
     one = GaussianMixtureModel(1, "full", model.reg_covar)
     one.initializer = Initializer(one, "kmeans", None, None, None)  # no random draw
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = run_em(
-            one, data, n_init=1, max_iter=200, tol=1e-8,
-            random_state=np.random.RandomState(0), accelerate="squarem",
+            one,
+            data,
+            n_init=1,
+            max_iter=200,
+            tol=1e-8,
+            random_state=np.random.RandomState(0),
+            accelerate="squarem",
         )
     total = data.total_weight
     correction = total / (total - 1.0) if total > 1.0 else 1.0

@@ -33,7 +33,7 @@ ESTIMATORS = [EMClusterer, EMImputer]
 
 
 def _strong_prior(covariance_type, n_features=N_FEATURES):
-    """User hyperparameters strong enough to move the estimate well away from the MLE."""
+    """User hyperparameters strong enough to move the estimate far from the MLE."""
     scale = {
         "full": 3.0 * np.eye(n_features) + 0.5,
         "tied": 3.0 * np.eye(n_features) + 0.5,
@@ -57,7 +57,11 @@ def _scipy_log_prior(prior, weights, means, covariances, covariance_type):
     nu = prior["degrees_of_freedom_prior"]
     lam = prior["covariance_prior"]
     n_components, n_features = means.shape
-    total = dirichlet.logpdf(weights, np.full(n_components, alpha)) if n_components > 1 else 0.0
+    total = (
+        dirichlet.logpdf(weights, np.full(n_components, alpha))
+        if n_components > 1
+        else 0.0
+    )
     for k in range(n_components):
         if covariance_type == "full":
             cov = covariances[k]
@@ -95,7 +99,7 @@ def _random_params(covariance_type, n_components, n_features, seed):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_log_density_equals_scipy(covariance_type, global_random_seed):
-    """GaussianPrior.log_density is the Dirichlet + (inverse-)Wishart/gamma + normal density."""
+    """log_density is the Dirichlet + inverse-Wishart (or gamma) + normal density."""
     values = _strong_prior(covariance_type, n_features=4)
     prior = GaussianPrior(*values.values(), covariance_type)
     params = _random_params(covariance_type, 3, 4, global_random_seed)
@@ -141,8 +145,9 @@ def test_default_hyperparameters_are_fraley_raftery():
         ("diag", np.diag(expected_scale)),
         ("spherical", np.trace(expected_scale) / 3),
     ]:
-        est = EMClusterer(4, covariance_type=ct, prior="default", reg_covar=0.0,
-                          random_state=0).fit(X)
+        est = EMClusterer(
+            4, covariance_type=ct, prior="default", reg_covar=0.0, random_state=0
+        ).fit(X)
         prior = est.prior_
         assert prior["weight_concentration_prior"] == 1.0
         assert prior["mean_precision_prior"] == 0.01
@@ -157,8 +162,10 @@ def _direct_map(X, covariance_type, values):
 
     def shaped(cov):
         return {
-            "full": lambda: cov[None], "tied": lambda: cov,
-            "diag": lambda: np.diag(cov)[None], "spherical": lambda: np.array([cov[0, 0]]),
+            "full": lambda: cov[None],
+            "tied": lambda: cov,
+            "diag": lambda: np.diag(cov)[None],
+            "spherical": lambda: np.array([cov[0, 0]]),
         }[covariance_type]()
 
     def objective(theta):
@@ -169,7 +176,10 @@ def _direct_map(X, covariance_type, values):
         return -log_post / n_samples
 
     result = minimize(
-        objective, _initial_theta(X, covariance_type), method="BFGS", jac="3-point",
+        objective,
+        _initial_theta(X, covariance_type),
+        method="BFGS",
+        jac="3-point",
         options={"gtol": 1e-9, "maxiter": 10_000},
     )
     return (*_unpack(result.x, covariance_type), result)
@@ -181,7 +191,10 @@ def test_em_map_equals_direct_maximisation(covariance_type, global_random_seed):
     X = _incomplete_normal_data(global_random_seed)
     values = _strong_prior(covariance_type)
     em = EMClusterer(
-        covariance_type=covariance_type, prior=values, reg_covar=0.0, tol=1e-12,
+        covariance_type=covariance_type,
+        prior=values,
+        reg_covar=0.0,
+        tol=1e-12,
         max_iter=5000,
     ).fit(X)
     mean, cov, result = _direct_map(X, covariance_type, values)
@@ -189,8 +202,9 @@ def test_em_map_equals_direct_maximisation(covariance_type, global_random_seed):
     assert_allclose(em.means_[0], mean, rtol=0, atol=1e-5)
     assert_allclose(_dense_covariance(em), cov, rtol=0, atol=1e-5)
     # The prior matters here: the maximum-likelihood estimate is far away.
-    mle = EMClusterer(covariance_type=covariance_type, reg_covar=0.0, tol=1e-12,
-                      max_iter=5000).fit(X)
+    mle = EMClusterer(
+        covariance_type=covariance_type, reg_covar=0.0, tol=1e-12, max_iter=5000
+    ).fit(X)
     assert np.max(np.abs(mle.means_[0] - mean)) > 1e-2
 
 
@@ -206,7 +220,7 @@ def _log_posterior_per_row(est, X):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 @pytest.mark.parametrize("accelerate", [None, "squarem"])
 def test_log_posterior_never_decreases(Estimator, covariance_type, accelerate):
-    """EM (and SQUAREM's accepted steps) never lower the log-posterior; lower_bound_ is it.
+    """EM (and accepted SQUAREM steps) never lower the log-posterior, lower_bound_.
 
     reg_covar=0 makes the M-step the exact maximiser. At convergence
     lower_bound_ equals the log-posterior recomputed from score_samples and
@@ -220,8 +234,14 @@ def test_log_posterior_never_decreases(Estimator, covariance_type, accelerate):
     X[rng.uniform(size=X.shape) < 0.2] = np.nan
     X[np.isnan(X).all(axis=1), 0] = 1.0
     est = Estimator(
-        n_components=3, covariance_type=covariance_type, prior="default", reg_covar=0.0,
-        tol=1e-11, max_iter=3000, accelerate=accelerate, random_state=0,
+        n_components=3,
+        covariance_type=covariance_type,
+        prior="default",
+        reg_covar=0.0,
+        tol=1e-11,
+        max_iter=3000,
+        accelerate=accelerate,
+        random_state=0,
     ).fit(X)
     bounds = np.array(est.lower_bounds_)
     assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:]))
@@ -230,7 +250,7 @@ def test_log_posterior_never_decreases(Estimator, covariance_type, accelerate):
 
 
 def _collapsing_data():
-    """Thirty spread points and three identical ones: ML puts a component on the three."""
+    """Thirty spread points and three identical ones, where ML collapses a component."""
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(size=(30, 2)), np.tile([8.0, 8.0], (3, 1))])
     X[rng.uniform(size=X.shape) < 0.1] = np.nan
@@ -246,11 +266,15 @@ def _smallest_variance(est, k):
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
 def test_prior_keeps_a_collapsing_component_well_defined(covariance_type):
-    """Maximum likelihood collapses onto three equal points; the MAP estimate does not."""
+    """Maximum likelihood collapses onto three equal points; MAP does not."""
     X = _collapsing_data()
     kwargs = dict(
-        n_components=2, covariance_type=covariance_type, reg_covar=0.0,
-        means_init=[[0.0, 0.0], [8.0, 8.0]], tol=1e-10, max_iter=500,
+        n_components=2,
+        covariance_type=covariance_type,
+        reg_covar=0.0,
+        means_init=[[0.0, 0.0], [8.0, 8.0]],
+        tol=1e-10,
+        max_iter=500,
     )
     try:
         mle = EMClusterer(**kwargs).fit(X)
@@ -288,8 +312,13 @@ def test_user_prior_in_original_units_for_the_imputer(covariance_type):
     values = _strong_prior(covariance_type)
     if covariance_type == "spherical":
         X = _incomplete_normal_data(0) * 30.0  # one common scale for 'spherical'
-    kwargs = dict(covariance_type=covariance_type, prior=values, reg_covar=0.0,
-                  tol=1e-13, max_iter=5000)
+    kwargs = dict(
+        covariance_type=covariance_type,
+        prior=values,
+        reg_covar=0.0,
+        tol=1e-13,
+        max_iter=5000,
+    )
     imputer = EMImputer(**kwargs).fit(X)
     clusterer = EMClusterer(**kwargs).fit(X)
     assert_allclose(imputer.means_, clusterer.means_, rtol=1e-7, atol=1e-9)
@@ -304,18 +333,31 @@ def test_weights_flow_through_the_prior(Estimator):
     """Integer weights with the default prior equal repeated rows with it."""
     X = _incomplete_normal_data(1)
     weights = np.random.RandomState(0).randint(0, 4, size=len(X))
-    kwargs = dict(n_components=2, prior="default", tol=0.0, max_iter=20,
-                  means_init=[[-1.0, 0.0, 1.0], [1.0, 0.0, -1.0]],
-                  weights_init=[0.5, 0.5], precisions_init=np.tile(np.eye(3), (2, 1, 1)))
+    kwargs = dict(
+        n_components=2,
+        prior="default",
+        tol=0.0,
+        max_iter=20,
+        means_init=[[-1.0, 0.0, 1.0], [1.0, 0.0, -1.0]],
+        weights_init=[0.5, 0.5],
+        precisions_init=np.tile(np.eye(3), (2, 1, 1)),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         weighted = Estimator(**kwargs).fit(X, sample_weight=weights)
         repeated = Estimator(**kwargs).fit(np.repeat(X, weights, axis=0))
     for key in weighted.prior_:
-        assert_allclose(weighted.prior_[key], repeated.prior_[key], rtol=1e-9, err_msg=key)
+        assert_allclose(
+            weighted.prior_[key], repeated.prior_[key], rtol=1e-9, err_msg=key
+        )
     for name in ["weights_", "means_", "covariances_"]:
-        assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-8,
-                        atol=1e-10, err_msg=name)
+        assert_allclose(
+            getattr(weighted, name),
+            getattr(repeated, name),
+            rtol=1e-8,
+            atol=1e-10,
+            err_msg=name,
+        )
     assert_allclose(weighted.lower_bound_, repeated.lower_bound_, rtol=1e-10)
 
 
@@ -338,22 +380,46 @@ def test_no_prior_attribute_is_none():
     [
         ("full", {"mean": [0, 0, 0]}, "Unknown key(s) ['mean'] in prior"),
         ("full", {"mean_prior": [0, 0]}, "prior['mean_prior'] must be 3 finite values"),
-        ("full", {"covariance_prior": np.eye(2)},
-         "prior['covariance_prior'] must have shape (3, 3)"),
-        ("full", {"covariance_prior": -np.eye(3)},
-         "prior['covariance_prior'] must be symmetric positive definite"),
-        ("diag", {"covariance_prior": [1.0, 0.0, 1.0]},
-         "prior['covariance_prior'] must be positive and finite"),
-        ("spherical", {"covariance_prior": [1.0]},
-         "prior['covariance_prior'] must have shape ()"),
-        ("full", {"weight_concentration_prior": 0.5},
-         "prior['weight_concentration_prior'] must be a finite number >= 1"),
-        ("full", {"mean_precision_prior": 0.0},
-         "prior['mean_precision_prior'] must be a finite number > 0"),
-        ("full", {"degrees_of_freedom_prior": 2.0},
-         "prior['degrees_of_freedom_prior'] must be a finite number > 2"),
-        ("diag", {"degrees_of_freedom_prior": "5"},
-         "prior['degrees_of_freedom_prior'] must be a finite number > 0"),
+        (
+            "full",
+            {"covariance_prior": np.eye(2)},
+            "prior['covariance_prior'] must have shape (3, 3)",
+        ),
+        (
+            "full",
+            {"covariance_prior": -np.eye(3)},
+            "prior['covariance_prior'] must be symmetric positive definite",
+        ),
+        (
+            "diag",
+            {"covariance_prior": [1.0, 0.0, 1.0]},
+            "prior['covariance_prior'] must be positive and finite",
+        ),
+        (
+            "spherical",
+            {"covariance_prior": [1.0]},
+            "prior['covariance_prior'] must have shape ()",
+        ),
+        (
+            "full",
+            {"weight_concentration_prior": 0.5},
+            "prior['weight_concentration_prior'] must be a finite number >= 1",
+        ),
+        (
+            "full",
+            {"mean_precision_prior": 0.0},
+            "prior['mean_precision_prior'] must be a finite number > 0",
+        ),
+        (
+            "full",
+            {"degrees_of_freedom_prior": 2.0},
+            "prior['degrees_of_freedom_prior'] must be a finite number > 2",
+        ),
+        (
+            "diag",
+            {"degrees_of_freedom_prior": "5"},
+            "prior['degrees_of_freedom_prior'] must be a finite number > 0",
+        ),
     ],
 )
 def test_bad_prior_raises(covariance_type, prior, message):
@@ -364,5 +430,7 @@ def test_bad_prior_raises(covariance_type, prior, message):
 
 
 def test_prior_parameter_is_validated():
-    with pytest.raises(ValueError, match="The 'prior' parameter of EMClusterer must be"):
+    with pytest.raises(
+        ValueError, match="The 'prior' parameter of EMClusterer must be"
+    ):
         EMClusterer(prior="mclust").fit(_incomplete_normal_data(0))

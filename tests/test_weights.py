@@ -53,7 +53,9 @@ def _user_init(covariance_type, n_components=3, n_features=3):
 
 def _assert_same_fit(a, b, rtol=1e-9, atol=1e-9):
     for name in FITTED:
-        assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, atol=atol, err_msg=name)
+        assert_allclose(
+            getattr(a, name), getattr(b, name), rtol=rtol, atol=atol, err_msg=name
+        )
     assert_allclose(a.lower_bound_, b.lower_bound_, rtol=rtol, atol=atol)
     assert a.n_iter_ == b.n_iter_
 
@@ -62,7 +64,7 @@ def _assert_same_fit(a, b, rtol=1e-9, atol=1e-9):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 @pytest.mark.parametrize("missing", [0.0, 0.25])
 def test_integer_weights_equal_repeated_rows(Estimator, covariance_type, missing):
-    """Integer weights give the fit (and imputations) of the repeated rows, to rounding."""
+    """Integer weights give the fit and imputations of repeated rows, to rounding."""
     X = _blobs(0, missing=missing)
     weights = np.random.RandomState(1).randint(0, 4, size=len(X))
     kwargs = dict(n_components=3, covariance_type=covariance_type, max_iter=30, tol=0.0)
@@ -73,7 +75,9 @@ def test_integer_weights_equal_repeated_rows(Estimator, covariance_type, missing
         repeated = Estimator(**kwargs).fit(np.repeat(X, weights, axis=0))
     _assert_same_fit(weighted, repeated)
     if Estimator is EMImputer:
-        assert_allclose(weighted.transform(X), repeated.transform(X), rtol=1e-9, atol=1e-9)
+        assert_allclose(
+            weighted.transform(X), repeated.transform(X), rtol=1e-9, atol=1e-9
+        )
     else:
         assert_array_equal(weighted.predict(X), repeated.predict(X))
 
@@ -99,7 +103,9 @@ def test_weights_equal_repeated_rows_with_default_init(Estimator, global_random_
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+@pytest.mark.parametrize(
+    "init_params", ["kmeans", "k-means++", "random", "random_from_data"]
+)
 def test_zero_weights_equal_dropped_rows(Estimator, init_params):
     """Weight 0 is the fit without those rows, random start included."""
     X = _blobs(3)
@@ -141,7 +147,9 @@ def test_weights_flow_through_warm_start():
     """Warm-started weighted fits follow the repeated rows' warm-started fits."""
     X = _blobs(8)
     weights = np.random.RandomState(2).randint(1, 4, size=len(X))
-    kwargs = dict(n_components=3, max_iter=3, tol=0.0, warm_start=True, **_user_init("full"))
+    kwargs = dict(
+        n_components=3, max_iter=3, tol=0.0, warm_start=True, **_user_init("full")
+    )
     weighted, repeated = EMClusterer(**kwargs), EMClusterer(**kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -171,7 +179,10 @@ def test_sklearn_weight_equivalence_with_deterministic_init(Estimator):
     # The check draws 15 rows of 30 features; 'diag' keeps the covariances
     # well defined on so few rows.
     estimator = Estimator(
-        n_components=2, covariance_type="diag", max_iter=20, tol=0.0,
+        n_components=2,
+        covariance_type="diag",
+        max_iter=20,
+        tol=0.0,
         **_user_init("diag", n_components=2, n_features=30),
     )
     with warnings.catch_warnings():
