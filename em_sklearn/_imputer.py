@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import _BaseEM
 from ._linalg import compute_precisions
 from ._prior import log_jacobian, rescale_prior
+from ._stats import column_moments
 from ._validation import (
     _check_feature_names_in,
     _fit_context,
@@ -523,15 +524,7 @@ def _estimate_scaling(X, covariance_type, sample_weight=None):
         original units stays spherical).
     """
     observed = ~np.isnan(X)
-    if sample_weight is None:
-        counts = np.maximum(observed.sum(axis=0), 1)
-        center = np.where(observed, X, 0.0).sum(axis=0) / counts
-        var = (np.where(observed, X - center, 0.0) ** 2).sum(axis=0) / counts
-    else:
-        counts = sample_weight @ observed
-        counts = np.where(counts > 0, counts, 1.0)
-        center = sample_weight @ np.where(observed, X, 0.0) / counts
-        var = sample_weight @ (np.where(observed, X - center, 0.0) ** 2) / counts
+    center, var = column_moments(np.where(observed, X, 0.0), observed, sample_weight)
     scale = np.sqrt(var)
     # A constant column's spread is rounding noise: keep it in its own units.
     rounding = 64 * np.finfo(np.float64).eps * np.abs(center)

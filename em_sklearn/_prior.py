@@ -48,6 +48,7 @@ from ._em import run_em
 from ._gaussian import GaussianMixtureModel
 from ._init import Initializer
 from ._linalg import compute_log_det_cholesky
+from ._stats import column_moments
 
 # The keys of a user's ``prior`` dict, as scikit-learn's BayesianGaussianMixture
 # names its hyperparameters.
@@ -409,21 +410,61 @@ def _data_moments(data, model):
     On complete data this is the sample mean and the sample covariance (with
     ``n - 1``) in one iteration; with missing entries, the maximum-likelihood
     estimates of the observed data, rescaled by ``n / (n - 1)`` alike.
-    ``reg_covar`` is on the diagonal, as in every fitted covariance.
+    ``reg_covar`` is on the diagonal, as in every fitted covariance. When too
+    few rows are observed together for that covariance to be estimated (the
+    fit fails or is degenerate: a correlation of nearly +-1, a variance far
+    below the column's observed variance), the columns' observed means and
+    variances stand in for it, so that the prior never sets a near-zero
+    scale.
+
+    Raises
+    ------
+    ValueError
+        If a column's observed entries have no spread (and ``reg_covar`` is
+        0): no default covariance prior can be derived.
     """
+    observed_mean, observed_var = column_moments(
+        data.X, ~data.missing_mask, data.weights
+    )
+    flat = np.flatnonzero(~(observed_var + model.reg_covar > 0))
+    if flat.size:
+        raise ValueError(
+            f"prior='default' cannot set covariance_prior: feature(s) "
+            f"{flat.tolist()} have no spread among their observed values. Give "
+            "covariance_prior in the prior dict, or a positive reg_covar."
+        )
     one = GaussianMixtureModel(1, "full", model.reg_covar)
     one.initializer = Initializer(one, "kmeans", None, None, None)  # no random draw
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        result = run_em(
-            one,
-            data,
-            n_init=1,
-            max_iter=200,
-            tol=1e-8,
-            random_state=np.random.RandomState(0),
-            accelerate="squarem",
-        )
+    try:
+        # A degenerate fit is detected below, whatever it warned on the way.
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result = run_em(
+                one,
+                data,
+                n_init=1,
+                max_iter=200,
+                tol=1e-8,
+                random_state=np.random.RandomState(0),
+                accelerate="squarem",
+            )
+    except ValueError:
+        result = None
+    if result is not None and _well_conditioned(
+        result.params.covariances[0], observed_var
+    ):
+        mean, cov = result.params.means[0], result.params.covariances[0]
+    else:
+        mean, cov = observed_mean, np.diag(observed_var + model.reg_covar)
     total = data.total_weight
     correction = total / (total - 1.0) if total > 1.0 else 1.0
-    return result.params.means[0], result.params.covariances[0] * correction
+    return mean, cov * correction
+
+
+def _well_conditioned(cov, observed_var, threshold=1e-6):
+    """Whether a fitted covariance is usable as a prior scale (see above)."""
+    var = np.diag(cov)
+    if not np.all(var >= threshold * observed_var) or not np.all(var > 0):
+        return False
+    sd = np.sqrt(var)
+    return np.linalg.eigvalsh(cov / np.outer(sd, sd)).min() >= threshold

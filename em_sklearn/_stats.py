@@ -67,3 +67,34 @@ class SuffStats:
             n_samples=self.n_samples + other.n_samples,
             log_prior=self.log_prior,
         )
+
+
+def column_moments(X0, observed, sample_weight=None):
+    """Compute each column's mean and variance over its observed entries.
+
+    Parameters
+    ----------
+    X0 : ndarray of shape (n_samples, n_features)
+        Data with 0 at the missing entries.
+    observed : ndarray of bool of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
+        Row weights of the moments.
+
+    Returns
+    -------
+    mean : ndarray of shape (n_features,)
+        0 for a column with nothing observed.
+    var : ndarray of shape (n_features,)
+        The (weighted) mean squared deviation, ``ddof=0``; 0 for a column with
+        nothing observed.
+    """
+    if sample_weight is None:
+        counts = np.maximum(observed.sum(axis=0), 1)
+        mean = X0.sum(axis=0) / counts
+        var = (np.where(observed, X0 - mean, 0.0) ** 2).sum(axis=0) / counts
+    else:
+        counts = sample_weight @ observed
+        counts = np.where(counts > 0, counts, 1.0)
+        mean = sample_weight @ X0 / counts
+        var = sample_weight @ (np.where(observed, X0 - mean, 0.0) ** 2) / counts
+    return mean, var
