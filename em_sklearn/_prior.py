@@ -383,7 +383,7 @@ def default_prior(values, data, model, covariance_type):
     mean = values.get("mean_prior")
     scale = values.get("covariance_prior")
     if mean is None or scale is None:
-        data_mean, data_cov = _data_moments(data, model)
+        data_mean, data_cov = _data_moments(data, model, need_scale=scale is None)
         if mean is None:
             mean = data_mean
         if scale is None:
@@ -404,7 +404,7 @@ def default_prior(values, data, model, covariance_type):
     )
 
 
-def _data_moments(data, model):
+def _data_moments(data, model, need_scale=True):
     """Estimate the data's mean and covariance: one Gaussian fitted by EM.
 
     On complete data this is the sample mean and the sample covariance (with
@@ -420,14 +420,14 @@ def _data_moments(data, model):
     Raises
     ------
     ValueError
-        If a column's observed entries have no spread (and ``reg_covar`` is
-        0): no default covariance prior can be derived.
+        If ``need_scale`` and a column's observed entries have no spread (and
+        ``reg_covar`` is 0): no default covariance prior can be derived.
     """
     observed_mean, observed_var = column_moments(
         data.X, ~data.missing_mask, data.weights
     )
     flat = np.flatnonzero(~(observed_var + model.reg_covar > 0))
-    if flat.size:
+    if need_scale and flat.size:
         raise ValueError(
             f"prior='default' cannot set covariance_prior: feature(s) "
             f"{flat.tolist()} have no spread among their observed values. Give "

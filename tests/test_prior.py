@@ -434,3 +434,37 @@ def test_prior_parameter_is_validated():
         ValueError, match="The 'prior' parameter of EMClusterer must be"
     ):
         EMClusterer(prior="mclust").fit(_incomplete_normal_data(0))
+
+
+def test_default_scale_falls_back_to_observed_variances():
+    """When the one-Gaussian fit is degenerate, the default scale is diagonal.
+
+    Columns 0 and 1 are observed together in two rows only: their maximum-
+    likelihood correlation is +-1 and the covariance singular, which would
+    give a prior scale that prevents nothing. The observed variances stand in.
+    """
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    X[2:20, 0] = np.nan
+    X[20:, 1] = np.nan
+    est = EMClusterer(
+        n_components=2, prior="default", reg_covar=0.0, random_state=0
+    ).fit(X)
+    n_features, n_components = 3, 2
+    observed_var = np.nanvar(X, axis=0) * 40 / 39
+    expected = np.diag(observed_var) / n_components ** (2 / n_features)
+    assert_allclose(est.prior_["covariance_prior"], expected, rtol=1e-12)
+    assert_allclose(est.prior_["mean_prior"], np.nanmean(X, axis=0), rtol=1e-12)
+
+
+def test_default_prior_refuses_a_column_without_spread():
+    """One observed value in a column leaves no scale to derive: the error says which."""
+    X = _incomplete_normal_data(0)
+    X[:, 2] = np.nan
+    X[0, 2] = 1.5
+    msg = "prior='default' cannot set covariance_prior: feature(s) [2] have no spread"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        EMClusterer(prior="default", reg_covar=0.0).fit(X)
+    # Given a scale, or reg_covar > 0, the fit goes ahead.
+    EMClusterer(prior={"covariance_prior": np.eye(3)}, reg_covar=0.0).fit(X)
+    EMClusterer(prior="default").fit(X)
