@@ -458,7 +458,7 @@ def test_default_scale_falls_back_to_observed_variances():
 
 
 def test_default_prior_refuses_a_column_without_spread():
-    """One observed value in a column leaves no scale to derive: the error says which."""
+    """A column with one observed value leaves no scale: the error names it."""
     X = _incomplete_normal_data(0)
     X[:, 2] = np.nan
     X[0, 2] = 1.5

@@ -165,7 +165,7 @@ def test_transform_keeps_observed_entries(covariance_type, arrays, n_components)
 def test_log_posterior_never_decreases_and_never_collapses(
     covariance_type, accelerate, X, n_components
 ):
-    """With prior='default' the log-posterior never decreases and no component collapses.
+    """With prior="default" the log-posterior never decreases, nothing collapses.
 
     The prior bounds every covariance below by ``Lambda / (nu + n + d + 2)``,
     so unlike maximum likelihood (above) no example needs discarding: every
