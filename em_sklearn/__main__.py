@@ -167,6 +167,14 @@ def _add_table_options(sub):
         help="covariance of the components (default: full)",
     )
     sub.add_argument(
+        "--prior",
+        choices=("none", "default"),
+        default="none",
+        help="'default': MAP estimation under Fraley & Raftery's conjugate prior, "
+        "which keeps components from collapsing onto a few rows (default: none, "
+        "maximum likelihood)",
+    )
+    sub.add_argument(
         "--random-state",
         type=int,
         default=0,

@@ -74,6 +74,7 @@ def _run(
     n_components,
     max_components,
     covariance_type,
+    prior,
     random_state,
     sep,
     probabilities=False,
@@ -111,7 +112,11 @@ def _run(
 
     progress = _Progress(stderr, delay=None if quiet else progress_after)
     try:
-        params = {"covariance_type": covariance_type, "random_state": random_state}
+        params = {
+            "covariance_type": covariance_type,
+            "random_state": random_state,
+            "prior": None if prior == "none" else prior,
+        }
         k = _choose_n_components(
             X, n_components, max_components, params, progress, input
         )

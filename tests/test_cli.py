@@ -347,3 +347,16 @@ def test_impute_auto_uses_the_bic_choice(table, tmp_path):
     filled = np.array([[float(c) for c in r[1:4]] for r in out_rows])
     expected = EMImputer(n_components=best, random_state=0).fit_transform(X)
     assert_array_equal(filled, expected)
+
+
+def test_prior_option_fits_the_map_estimate(table, tmp_path):
+    """``--prior default`` gives EMImputer(prior='default')'s imputations."""
+    path, header, rows, X = table
+    out = tmp_path / "out.csv"
+    args = ("impute", path, "-o", out, "--columns", ",".join(NUMERIC))
+    done = _cli(*args, "--prior", "default", "--n-components", 2, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    filled = np.array([[float(c) for c in r[1:4]] for r in _read(out)[1]])
+    expected = EMImputer(2, prior="default", random_state=0).fit_transform(X)
+    assert_array_equal(filled, expected)
+
