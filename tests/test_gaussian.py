@@ -179,7 +179,9 @@ def test_e_step_matches_naive_oracle_with_grouped_patterns(
     # rows, so both kinds of chunk occur.
     monkeypatch.setattr(_patterns, "MIN_PATTERN_ROWS", 10)
     monkeypatch.setattr(_patterns, "PATTERN_WORK", 0)
-    monkeypatch.setattr(_patterns, "_ROW_ELEMENTS", 64 * (N_COMPONENTS * N_FEATURES + 1))
+    monkeypatch.setattr(
+        _patterns, "_ROW_ELEMENTS", 64 * (N_COMPONENTS * N_FEATURES + 1)
+    )
     params, X, model, data = _setup(global_random_seed, covariance_type)
     assert any(chunk.shared for chunk in data.chunks)
     assert any(not chunk.shared and chunk.n_missing for chunk in data.chunks)
