@@ -4,10 +4,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Working-set budgets, in float64 elements: the (s, s, rows) blocks of one chunk
-# stay in cache (~2 MB), and so do all components' (rows, d) arrays.
-_BLOCK_ELEMENTS = 2**18
-_ROW_ELEMENTS = 2**18
+# Working-set budgets, in float64 elements (4 MB): the packed (s + 1, s + 1)
+# blocks one component sweeps for a chunk, and all components' (rows, d) arrays.
+# The symmetric sweep makes a few NumPy calls per row of the block and pivot, so
+# bigger chunks amortise them: 2**19 measured 7-12% faster than 2**18 (and 2**17
+# 15-20% slower); 2**21 was 1.7x slower with the former full-block sweep.
+_BLOCK_ELEMENTS = 2**19
+_ROW_ELEMENTS = 2**19
 # A missingness pattern with s missing entries shared by at least
 # max(MIN_PATTERN_ROWS, PATTERN_WORK // s**3) rows gets chunks of its own, where
 # one inverse of each component's missing block serves every row. The per-row
@@ -114,9 +117,9 @@ def prepare_missing_data(X, n_components):
     (at least ``max(MIN_PATTERN_ROWS, PATTERN_WORK // s**3)``) come first, one run per pattern (``shared``
     chunks); the other rows follow, grouped by their number of missing entries
     ``s``. Chunk sizes keep the working set bounded whatever ``n_samples``:
-    about ``2**18`` elements of ``(s, s)`` blocks and of all components'
-    ``(rows, n_features)`` arrays, so that they stay in cache and their memory
-    is reused rather than freshly mapped (measured 1.7x faster than ``2**21``).
+    about ``2**19`` elements of packed ``(s + 1, s + 1)`` blocks and of all
+    components' ``(rows, n_features)`` arrays, so that they stay in cache and
+    their memory is reused rather than freshly mapped.
 
     Parameters
     ----------
@@ -151,7 +154,8 @@ def prepare_missing_data(X, n_components):
         shared = bool(frequent[order[lo]])
         s = int(counts[order[lo]])
         cols = np.nonzero(missing_mask[lo:hi])[1].reshape(hi - lo, s).astype(np.intp)
-        block_budget = _BLOCK_ELEMENTS // max(1 if shared else s * s, 1)
+        # Packed upper triangle of the swept (s + 1, s + 1) matrix.
+        block_budget = _BLOCK_ELEMENTS // (1 if shared else (s + 1) * (s + 2) // 2)
         step = max(64, min(block_budget, row_budget))
         for start in range(lo, hi, step):
             stop = min(start + step, hi)
