@@ -98,6 +98,12 @@ class _BaseEM(BaseEstimator):
         Rows with no observed entry carry no information about the parameters
         (their observed-data likelihood is 1 whatever the parameters) and are
         left out of the fit.
+
+        Returns
+        -------
+        data : MissingData
+            The rows the model was fitted on, prepared (reusable for inference
+            on the same rows).
         """
         n_features = X.shape[1]
         informative = ~np.isnan(X).all(axis=1)
@@ -140,7 +146,7 @@ class _BaseEM(BaseEstimator):
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
-        return self
+        return data
 
     def _initial_values(self, n_features):
         """Check the user's initial values into a tuple (weights, means, precisions).
@@ -170,9 +176,13 @@ class _BaseEM(BaseEstimator):
             self.precisions_cholesky_, self.covariance_type,
         )
 
-    def _infer(self, method, X, **kwargs):
-        """Call the model's inference ``method`` ('log_resp', ...) on validated X."""
-        data = prepare_missing_data(X, self.n_components)
+    def _infer(self, method, X, *, data=None, **kwargs):
+        """Call the model's inference ``method`` ('log_resp', ...) on validated X.
+
+        ``data``, if given, is X already prepared (``prepare_missing_data``).
+        """
+        if data is None:
+            data = prepare_missing_data(X, self.n_components)
         with single_blas_thread():
             return getattr(self._model(), method)(self._params(), data, **kwargs)
 

@@ -220,9 +220,13 @@ default='kmeans'
         """
         X = check_X(self, X, reset=True)
         check_no_empty_columns(self, X)
-        self._fit_model(X)
-        # A final E-step so that fit_predict(X) equals fit(X).predict(X).
-        self.labels_ = self._log_resp(X)[1].argmax(axis=1)
+        data = self._fit_model(X)
+        # A final E-step so that fit_predict(X) equals fit(X).predict(X), on the
+        # rows prepared for the fit when they are all of X (the same arrays
+        # predict would prepare).
+        if data.n_samples != X.shape[0]:
+            data = None
+        self.labels_ = self._infer("log_resp", X, data=data)[1].argmax(axis=1)
         return self.labels_
 
     def predict(self, X):

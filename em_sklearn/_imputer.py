@@ -278,6 +278,45 @@ default='kmeans'
         self : EMImputer
             The fitted imputer.
         """
+        self._fit(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit the mixture on ``X`` and return ``X`` imputed.
+
+        Equal to ``fit(X).transform(X)``, but the rows prepared for the fit
+        (standardised and sorted by missingness) are reused for the imputation
+        instead of being prepared again.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, with NaN (or ``pd.NA``/``None`` in a DataFrame) for missing
+            entries.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features_out)
+            As returned by :meth:`transform`.
+        """
+        X, data = self._fit(X)
+        return self._transform(X, data)
+
+    def _fit(self, X):
+        """Validate ``X`` and fit; see :meth:`fit`.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The validated input.
+        data : MissingData or None
+            The standardised rows the model was fitted on, when they are all
+            the rows of ``X`` (None when rows with nothing observed were left
+            out of the fit).
+        """
         X = check_X(self, X, reset=True)
         missing_mask = np.isnan(X)
         self._empty_features = missing_mask.all(axis=0)
@@ -308,7 +347,7 @@ default='kmeans'
             # center and scale) and compares with lower_bound_: same units.
             self.lower_bound_ = self.lower_bound_ + mean_offset
         try:
-            self._fit_model((X_model - center) / scale)
+            data = self._fit_model((X_model - center) / scale)
         except BaseException:
             self._center, self._scale = previous
             if warm:
@@ -318,7 +357,7 @@ default='kmeans'
         self.indicator_ = (
             MissingIndicator(error_on_new=False).fit(X) if self.add_indicator else None
         )
-        return self
+        return X, data if data.n_samples == X.shape[0] else None
 
     def transform(self, X):
         """Fill each missing entry with its conditional expectation (or a draw).
@@ -339,13 +378,16 @@ default='kmeans'
             ``add_indicator``. Same float dtype as ``X``.
         """
         check_is_fitted(self)
-        X = check_X(self, X, reset=False)
+        return self._transform(check_X(self, X, reset=False))
+
+    def _transform(self, X, data=None):
+        """Impute validated ``X``; ``data``, if given, is its prepared model input."""
         X_model = self._model_input(X)
         if self.sample_posterior:
             rng = check_random_state(self.random_state)
-            X_hat = self._infer("posterior_draw", X_model, random_state=rng)
+            X_hat = self._infer("posterior_draw", X_model, data=data, random_state=rng)
         else:
-            X_hat = self._infer("conditional_mean", X_model)
+            X_hat = self._infer("conditional_mean", X_model, data=data)
         # Observed entries are copied back from the input: bit for bit unchanged.
         X_filled = np.where(np.isnan(X_model), X_hat.astype(X.dtype), X_model)
         if self.keep_empty_features and self._empty_features.any():
@@ -429,10 +471,17 @@ default='kmeans'
                 precisions = precisions * scale[0] ** 2
         return weights, means, precisions
 
-    def _infer(self, method, X, **kwargs):
-        """Run the model's inference on standardised X; answer in original units."""
-        X = X.astype(np.float64)
-        result = super()._infer(method, (X - self._center) / self._scale, **kwargs)
+    def _infer(self, method, X, *, data=None, **kwargs):
+        """Run the model's inference on standardised X; answer in original units.
+
+        ``data``, if given, is standardised X already prepared (by the fit).
+        """
+        if data is None:
+            X = X.astype(np.float64)
+            X_std = (X - self._center) / self._scale
+        else:
+            X_std = None
+        result = super()._infer(method, X_std, data=data, **kwargs)
         if method in ("conditional_mean", "posterior_draw"):
             return result * self._scale + self._center
         if method == "log_resp":
