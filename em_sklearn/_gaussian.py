@@ -193,7 +193,39 @@ def _solve_blocks(neg_prec, block_index, ys, missing_index):
     return packed[starts[n_rhs] :], dev_m, quad, log_det
 
 
-def _full_chunk_terms(X0, chunk, params, precisions, log_det_chol, need_dev, need_cov):
+@dataclass(frozen=True)
+class _PassConstants:
+    """What every chunk of one pass over the data shares ('full' and 'tied').
+
+    precisions : (n_components, n_features, n_features), or (n_features,
+        n_features) for 'tied'.
+    log_det_chol : (n_components,) ``compute_log_det_cholesky`` of each component.
+    mean_rows : (n_components, max_rows, n_features) each component's mean
+        repeated on every row, so that ``X0 - mean_rows[k, :n_rows]`` is one
+        contiguous operation (broadcasting a row over (n, d) with small d runs
+        d-long inner loops: 2.4x slower).
+    """
+
+    precisions: np.ndarray
+    log_det_chol: np.ndarray
+    mean_rows: np.ndarray
+
+    @classmethod
+    def of(cls, params, data):
+        max_rows = max((chunk.stop - chunk.start for chunk in data.chunks), default=0)
+        return cls(
+            precisions=params.precisions,
+            log_det_chol=np.broadcast_to(
+                compute_log_det_cholesky(
+                    params.precisions_cholesky, params.covariance_type, data.n_features
+                ),
+                (params.n_components,),
+            ),
+            mean_rows=np.repeat(params.means[:, None, :], max_rows, axis=1),
+        )
+
+
+def _full_chunk_terms(X0, chunk, params, constants, need_dev, need_cov):
     """Compute a chunk's terms for 'full' and 'tied' covariances (precision form).
 
     For each component: ``y = d0 @ P`` with ``d0`` the deviation zeroed at the
@@ -202,14 +234,13 @@ def _full_chunk_terms(X0, chunk, params, precisions, log_det_chol, need_dev, nee
     ``x_hat_m - mu_m = -z`` and the observed-marginal quadratic form is
     ``d0' y - b' z`` (DESIGN §2). 'tied' shares one sweep between components.
 
-    ``precisions`` is ``params.precisions`` and ``log_det_chol`` the
-    components' ``compute_log_det_cholesky``, computed once per pass.
+    ``constants`` holds what every chunk of the pass shares.
     """
     n_rows, n_features = X0.shape
     n_missing = chunk.n_missing
     tied = params.covariance_type == "tied"
-    means = params.means
-    n_components = means.shape[0]
+    n_components = params.means.shape[0]
+    precisions, log_det_chol = constants.precisions, constants.log_det_chol
     if n_missing == n_features:
         # Nothing observed (DESIGN §2): r = weights, x_hat = mu_k, C = S_k and
         # no likelihood, exactly, rather than logdet S + logdet P cancelling.
@@ -236,9 +267,10 @@ def _full_chunk_terms(X0, chunk, params, precisions, log_det_chol, need_dev, nee
         block_index = cols_t[rows] * n_features + cols_t[cols]  # (n_tri, n_rows or 1)
     diffs, ys = [], []
     for k in range(n_components):
-        diff = X0 - means[k]  # (n_rows, n_features)
+        diff = X0 - constants.mean_rows[k, :n_rows]  # (n_rows, n_features), contiguous
         if n_missing:
-            np.put(diff, missing_index, 0.0)
+            # Assigning through the flat view is 2x faster than np.put.
+            diff.reshape(-1)[missing_index] = 0.0
         diffs.append(diff)
         ys.append(diff @ (precisions if tied else precisions[k]))
     log_prob = np.empty((n_rows, n_components))  # (n_rows, n_components)
@@ -262,7 +294,7 @@ def _full_chunk_terms(X0, chunk, params, precisions, log_det_chol, need_dev, nee
             quad -= quad_m[k_rhs]
             log_det = log_det - 0.5 * log_det_mm
             if need_dev:
-                np.put(diff, missing_index, dev_m[k_rhs])
+                diff.reshape(-1)[missing_index] = dev_m[k_rhs]
             if need_cov:
                 covs.append(cond_cov)
         log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quad) + log_det
@@ -563,18 +595,12 @@ class GaussianMixtureModel:
         """Yield ``(chunk, _ChunkTerms)`` for every chunk of ``data``."""
         full = self.covariance_type in ("full", "tied")
         if full:
-            precisions = params.precisions
-            log_det_chol = np.broadcast_to(
-                compute_log_det_cholesky(
-                    params.precisions_cholesky, params.covariance_type, data.n_features
-                ),
-                (params.n_components,),
-            )
+            constants = _PassConstants.of(params, data)
         for chunk in data.chunks:
             X0 = data.X[chunk.start : chunk.stop]
             if full:
                 terms = _full_chunk_terms(
-                    X0, chunk, params, precisions, log_det_chol, need_dev, need_cov
+                    X0, chunk, params, constants, need_dev, need_cov
                 )
             else:
                 observed = ~data.missing_mask[chunk.start : chunk.stop]
