@@ -499,11 +499,11 @@ class GaussianMixtureModel:
         log_prob_norm = np.empty(data.n_samples)
         log_resp = np.empty((data.n_samples, params.n_components))
         for chunk, terms in self._iter_terms(params, data, need_dev=False, need_cov=False):
-            rows = slice(chunk.start, chunk.stop)
-            log_prob_norm[rows], log_resp[rows] = _log_responsibilities(
+            # Written straight to the caller's row order (no unsorted copy).
+            log_prob_norm[chunk.rows], log_resp[chunk.rows] = _log_responsibilities(
                 terms.log_prob, params.weights, chunk.n_missing == data.n_features
             )
-        return data.unsort(log_prob_norm), data.unsort(log_resp)
+        return log_prob_norm, log_resp
 
     def conditional_mean(self, params, data):
         """Compute ``E[x | x_o]`` for every row, mixing components by responsibility.
@@ -523,8 +523,8 @@ class GaussianMixtureModel:
             x_hat = resp @ params.means  # (n_rows, n_features)
             for k in range(params.n_components):
                 x_hat += resp[:, k : k + 1] * terms.dev[k]
-            out[chunk.start : chunk.stop] = x_hat
-        return data.unsort(out)
+            out[chunk.rows] = x_hat  # in the caller's row order
+        return out
 
     def posterior_draw(self, params, data, random_state):
         """Draw every row's missing entries from their conditional distribution.
@@ -588,8 +588,8 @@ class GaussianMixtureModel:
             if n_missing:
                 x_m = np.take_along_axis(x, chunk.missing_cols, axis=1)
                 np.put_along_axis(x, chunk.missing_cols, x_m + noise, axis=1)
-            out[chunk.start : chunk.stop] = x
-        return data.unsort(out)
+            out[chunk.rows] = x  # in the caller's row order
+        return out
 
     def _iter_terms(self, params, data, *, need_dev, need_cov):
         """Yield ``(chunk, _ChunkTerms)`` for every chunk of ``data``."""

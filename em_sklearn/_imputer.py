@@ -329,16 +329,24 @@ default='kmeans'
                 UserWarning,
                 stacklevel=2,
             )
-        X_model = X[:, ~self._empty_features].astype(np.float64)
-        informative = ~np.isnan(X_model).all(axis=1)
+        X_model = self._model_input(X).astype(np.float64, copy=False)  # read only
+        missing_model = self._model_input(missing_mask)
+        informative = ~missing_model.all(axis=1)
         # Estimated on the informative rows only, so that adding rows with nothing
         # observed does not even change the rounding of the fit.
         center, scale = _estimate_scaling(
             X_model if informative.all() else X_model[informative], self.covariance_type
         )
-        # Log-likelihood per row in standardised units minus in original units.
-        offset = (~np.isnan(X_model)) @ np.log(scale)  # (n_samples,)
-        mean_offset = float(offset[informative].mean()) if informative.any() else 0.0
+        # Log-likelihood per row in standardised units minus in original units,
+        # sum_j observed_ij log s_j, averaged over the informative rows (the
+        # others observe nothing, so the column counts of all rows serve).
+        n_informative = int(informative.sum())
+        observed_counts = len(X_model) - missing_model.sum(axis=0)  # (n_features,)
+        mean_offset = (
+            float(observed_counts @ np.log(scale)) / n_informative
+            if n_informative
+            else 0.0
+        )
         previous = getattr(self, "_center", None), getattr(self, "_scale", None)
         self._center, self._scale = center, scale
         warm = self.warm_start and hasattr(self, "converged_")
@@ -347,7 +355,9 @@ default='kmeans'
             # center and scale) and compares with lower_bound_: same units.
             self.lower_bound_ = self.lower_bound_ + mean_offset
         try:
-            data = self._fit_model((X_model - center) / scale)
+            X_std = X_model - center
+            X_std /= scale
+            data = self._fit_model(X_std)
         except BaseException:
             self._center, self._scale = previous
             if warm:
@@ -389,7 +399,9 @@ default='kmeans'
         else:
             X_hat = self._infer("conditional_mean", X_model, data=data)
         # Observed entries are copied back from the input: bit for bit unchanged.
-        X_filled = np.where(np.isnan(X_model), X_hat.astype(X.dtype), X_model)
+        X_filled = np.where(
+            np.isnan(X_model), X_hat.astype(X.dtype, copy=False), X_model
+        )
         if self.keep_empty_features and self._empty_features.any():
             # Empty-at-fit columns: 0 where missing, observed values kept.
             out = np.where(np.isnan(X), 0, X)
@@ -427,7 +439,12 @@ default='kmeans'
         return np.concatenate([names, indicator])
 
     def _model_input(self, X):
-        return X[:, ~self._empty_features]
+        # One memory layout whatever X's, so that the rounding of the column
+        # sums, hence the results, do not depend on it; no copy when no feature
+        # was dropped and X is C-contiguous (fit and transform only read it).
+        if self._empty_features.any():
+            X = X[:, ~self._empty_features]
+        return np.ascontiguousarray(X)
 
     def _feature_names(self):
         return _check_feature_names_in(self, None)
@@ -477,13 +494,16 @@ default='kmeans'
         ``data``, if given, is standardised X already prepared (by the fit).
         """
         if data is None:
-            X = X.astype(np.float64)
-            X_std = (X - self._center) / self._scale
+            X = X.astype(np.float64, copy=False)  # read only
+            X_std = X - self._center
+            X_std /= self._scale
         else:
             X_std = None
         result = super()._infer(method, X_std, data=data, **kwargs)
         if method in ("conditional_mean", "posterior_draw"):
-            return result * self._scale + self._center
+            result *= self._scale  # our own new array
+            result += self._center
+            return result
         if method == "log_resp":
             log_prob, log_resp = result
             # Density of x_o = density of its standardised value / prod_j s_j.

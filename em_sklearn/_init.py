@@ -25,10 +25,7 @@ def mean_filled(data):
     """
     counts = (~data.missing_mask).sum(axis=0)
     col_means = data.X.sum(axis=0) / np.maximum(counts, 1)
-    X_filled = data.X.copy()
-    rows, cols = np.nonzero(data.missing_mask)
-    X_filled[rows, cols] = col_means[cols]
-    return X_filled
+    return np.where(data.missing_mask, col_means, data.X)
 
 
 def initial_resp(X_filled, n_components, init_params, random_state):

@@ -101,6 +101,20 @@ def test_fit_transform_equals_fit_then_transform(
     )
 
 
+@pytest.mark.parametrize("empty_feature", [False, True])
+def test_result_does_not_depend_on_memory_layout(empty_feature, global_random_seed):
+    """C- and Fortran-ordered copies of X are imputed bit for bit alike."""
+    rng = np.random.default_rng(global_random_seed)
+    X = _mcar(rng, _correlated(rng))
+    if empty_feature:
+        X = np.column_stack([X, np.full(len(X), np.nan)])
+    imputer = EMImputer(n_components=2, keep_empty_features=True, random_state=0)
+    assert_array_equal(
+        imputer.fit_transform(np.ascontiguousarray(X)),
+        imputer.fit_transform(np.asfortranarray(X)),
+    )
+
+
 def test_transform_does_not_modify_input():
     """transform leaves its input array untouched (NaN included)."""
     rng = np.random.default_rng(0)
