@@ -115,8 +115,9 @@ def prepare_missing_data(X, n_components):
 
     Rows whose exact pattern of ``s`` missing entries is shared by enough rows
     (at least ``max(MIN_PATTERN_ROWS, PATTERN_WORK // s**3)``) come first, one
-    run per pattern (``shared`` chunks); the other rows follow, grouped by their number of missing entries
-    ``s``. Chunk sizes keep the working set bounded whatever ``n_samples``:
+    run per pattern (``shared`` chunks); the other rows follow, grouped by their
+    number of missing entries ``s``. Chunk sizes keep the working set bounded
+    whatever ``n_samples``:
     about ``2**19`` elements of packed ``(s + 1, s + 1)`` blocks and of all
     components' ``(rows, n_features)`` arrays, so that they stay in cache and
     their memory is reused rather than freshly mapped.
