@@ -103,6 +103,12 @@ class _BaseEM(BaseEstimator):
         (their observed-data likelihood is 1 whatever the parameters) and are
         left out of the fit, as are rows of weight zero. ``sample_weight``
         (checked, or None) makes a row of weight ``w`` count as ``w`` copies.
+
+        Returns
+        -------
+        data : MissingData
+            The rows the model was fitted on, prepared (reusable for inference
+            on the same rows).
         """
         n_features = X.shape[1]
         informative = ~np.isnan(X).all(axis=1)
@@ -156,7 +162,7 @@ class _BaseEM(BaseEstimator):
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
         self.prior_ = None if model.prior is None else model.prior.as_dict()
-        return self
+        return data
 
     def _prior_values(self, n_features):
         """Check the user's ``prior`` dict into the hyperparameters it gives."""
@@ -190,9 +196,13 @@ class _BaseEM(BaseEstimator):
             self.precisions_cholesky_, self.covariance_type,
         )
 
-    def _infer(self, method, X, **kwargs):
-        """Call the model's inference ``method`` ('log_resp', ...) on validated X."""
-        data = prepare_missing_data(X, self.n_components)
+    def _infer(self, method, X, *, data=None, **kwargs):
+        """Call the model's inference ``method`` ('log_resp', ...) on validated X.
+
+        ``data``, if given, is X already prepared (``prepare_missing_data``).
+        """
+        if data is None:
+            data = prepare_missing_data(X, self.n_components)
         with single_blas_thread():
             return getattr(self._model(), method)(self._params(), data, **kwargs)
 

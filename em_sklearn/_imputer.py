@@ -317,6 +317,47 @@ default='kmeans'
         self : EMImputer
             The fitted imputer.
         """
+        self._fit(X, sample_weight)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Fit the mixture on ``X`` and return ``X`` imputed.
+
+        Equal to ``fit(X).transform(X)``, but the rows prepared for the fit
+        (standardised and sorted by missingness) are reused for the imputation
+        instead of being prepared again.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, with NaN (or ``pd.NA``/``None`` in a DataFrame) for missing
+            entries.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights of the fit (see :meth:`fit`).
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features_out)
+            As returned by :meth:`transform`.
+        """
+        X, data = self._fit(X, sample_weight)
+        return self._transform(X, data)
+
+    def _fit(self, X, sample_weight):
+        """Validate ``X`` and fit; see :meth:`fit`.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The validated input.
+        data : MissingData or None
+            The standardised rows the model was fitted on, when they are all
+            the rows of ``X`` (None when rows with nothing observed, or of
+            weight 0, were left out of the fit).
+        """
         X = check_X(self, X, reset=True)
         sample_weight = check_sample_weight(sample_weight, X)
         missing_mask = np.isnan(X)
@@ -330,8 +371,9 @@ default='kmeans'
                 UserWarning,
                 stacklevel=2,
             )
-        X_model = X[:, ~self._empty_features].astype(np.float64)
-        informative = ~np.isnan(X_model).all(axis=1)
+        X_model = self._model_input(X).astype(np.float64, copy=False)  # read only
+        missing_model = self._model_input(missing_mask)
+        informative = ~missing_model.all(axis=1)
         if sample_weight is not None:
             informative &= sample_weight > 0
         # Estimated on the informative rows only, so that adding rows with nothing
@@ -342,11 +384,18 @@ default='kmeans'
             weights = None if sample_weight is None else sample_weight[informative]
         center, scale = _estimate_scaling(X_informative, self.covariance_type, weights)
         # Objective per row in standardised units minus in original units: the
-        # densities of the observed entries and (with a prior) of the parameters.
-        offset = (~np.isnan(X_informative)) @ np.log(scale)  # (n_informative,)
-        mean_offset = float(np.average(offset, weights=weights)) if offset.size else 0.0
-        if self.prior is not None and offset.size:
-            total = offset.size if weights is None else weights.sum()
+        # densities of the observed entries, sum_j observed_ij log s_j averaged
+        # over the informative rows (the others observe nothing or weigh 0, so
+        # the column counts of all rows serve), and with a prior the
+        # parameters' log-Jacobian.
+        if sample_weight is None:
+            observed_counts = len(X_model) - missing_model.sum(axis=0)  # (n_features,)
+            total = int(informative.sum())
+        else:
+            observed_counts = sample_weight @ ~missing_model
+            total = float(weights.sum())
+        mean_offset = float(observed_counts @ np.log(scale)) / total if total else 0.0
+        if self.prior is not None and total:
             jacobian = log_jacobian(self.covariance_type, self.n_components, scale)
             mean_offset -= jacobian / total
         previous = getattr(self, "_center", None), getattr(self, "_scale", None)
@@ -357,7 +406,9 @@ default='kmeans'
             # center and scale) and compares with lower_bound_: same units.
             self.lower_bound_ = self.lower_bound_ + mean_offset
         try:
-            self._fit_model((X_model - center) / scale, sample_weight)
+            X_std = X_model - center
+            X_std /= scale
+            data = self._fit_model(X_std, sample_weight)
         except BaseException:
             self._center, self._scale = previous
             if warm:
@@ -367,7 +418,7 @@ default='kmeans'
         self.indicator_ = (
             MissingIndicator(error_on_new=False).fit(X) if self.add_indicator else None
         )
-        return self
+        return X, data if data.n_samples == X.shape[0] else None
 
     def transform(self, X):
         """Fill each missing entry with its conditional expectation (or a draw).
@@ -388,15 +439,20 @@ default='kmeans'
             ``add_indicator``. Same float dtype as ``X``.
         """
         check_is_fitted(self)
-        X = check_X(self, X, reset=False)
+        return self._transform(check_X(self, X, reset=False))
+
+    def _transform(self, X, data=None):
+        """Impute validated ``X``; ``data``, if given, is its prepared model input."""
         X_model = self._model_input(X)
         if self.sample_posterior:
             rng = check_random_state(self.random_state)
-            X_hat = self._infer("posterior_draw", X_model, random_state=rng)
+            X_hat = self._infer("posterior_draw", X_model, data=data, random_state=rng)
         else:
-            X_hat = self._infer("conditional_mean", X_model)
+            X_hat = self._infer("conditional_mean", X_model, data=data)
         # Observed entries are copied back from the input: bit for bit unchanged.
-        X_filled = np.where(np.isnan(X_model), X_hat.astype(X.dtype), X_model)
+        X_filled = np.where(
+            np.isnan(X_model), X_hat.astype(X.dtype, copy=False), X_model
+        )
         if self.keep_empty_features and self._empty_features.any():
             # Empty-at-fit columns: 0 where missing, observed values kept.
             out = np.where(np.isnan(X), 0, X)
@@ -434,7 +490,12 @@ default='kmeans'
         return np.concatenate([names, indicator])
 
     def _model_input(self, X):
-        return X[:, ~self._empty_features]
+        # One memory layout whatever X's, so that the rounding of the column
+        # sums, hence the results, do not depend on it; no copy when no feature
+        # was dropped and X is C-contiguous (fit and transform only read it).
+        if self._empty_features.any():
+            X = X[:, ~self._empty_features]
+        return np.ascontiguousarray(X)
 
     def _feature_names(self):
         return _check_feature_names_in(self, None)
@@ -489,12 +550,22 @@ default='kmeans'
             values, self._center, self._scale, self.covariance_type, inverse=True
         )
 
-    def _infer(self, method, X, **kwargs):
-        """Run the model's inference on standardised X; answer in original units."""
-        X = X.astype(np.float64)
-        result = super()._infer(method, (X - self._center) / self._scale, **kwargs)
+    def _infer(self, method, X, *, data=None, **kwargs):
+        """Run the model's inference on standardised X; answer in original units.
+
+        ``data``, if given, is standardised X already prepared (by the fit).
+        """
+        if data is None:
+            X = X.astype(np.float64, copy=False)  # read only
+            X_std = X - self._center
+            X_std /= self._scale
+        else:
+            X_std = None
+        result = super()._infer(method, X_std, data=data, **kwargs)
         if method in ("conditional_mean", "posterior_draw"):
-            return result * self._scale + self._center
+            result *= self._scale  # our own new array
+            result += self._center
+            return result
         if method == "log_resp":
             log_prob, log_resp = result
             # Density of x_o = density of its standardised value / prod_j s_j.

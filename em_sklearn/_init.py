@@ -25,18 +25,14 @@ def mean_filled(data):
     -------
     X_filled : ndarray of shape (n_samples, n_features)
     """
-    observed = ~data.missing_mask
     if data.weights is None:
-        counts = observed.sum(axis=0)
+        counts = (~data.missing_mask).sum(axis=0)
         col_means = data.X.sum(axis=0) / np.maximum(counts, 1)
     else:
         # Weighted observed means (missing entries of data.X are 0).
-        counts = data.weights @ observed
+        counts = data.weights @ ~data.missing_mask
         col_means = data.weights @ data.X / np.where(counts > 0, counts, 1)
-    X_filled = data.X.copy()
-    rows, cols = np.nonzero(data.missing_mask)
-    X_filled[rows, cols] = col_means[cols]
-    return X_filled
+    return np.where(data.missing_mask, col_means, data.X)
 
 
 def initial_resp(X_filled, n_components, init_params, random_state, sample_weight=None):

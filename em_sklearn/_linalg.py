@@ -1,5 +1,7 @@
 """Numerical primitives: precision Cholesky factors, log-determinants, conversions."""
 
+import functools
+
 import numpy as np
 from scipy import linalg
 from threadpoolctl import ThreadpoolController
@@ -178,45 +180,85 @@ def compute_log_det_cholesky(precisions_cholesky, covariance_type, n_features):
     return n_features * np.log(precisions_cholesky)
 
 
-def sweep_solve(A, B):
-    """Invert a batch of SPD matrices and solve against them, in place.
+@functools.cache
+def packed_positions(n_vars):
+    """Map (row, column) of a symmetric matrix to its packed upper-triangle row.
 
-    Gauss-Jordan elimination without pivoting (safe for symmetric positive
-    definite matrices), written with the batch axis last so that every step is
-    one vectorised NumPy operation over all the matrices. For the small blocks
-    of the E-step (a few missing entries per row) this is several times faster
-    than stacked ``np.linalg`` calls, and it yields the log-determinant from the
-    pivots in the same pass.
+    The upper triangle is stored row by row (the order of
+    ``np.triu_indices(n_vars)``): row ``i`` of the matrix is the contiguous run
+    ``positions[i, i] : positions[i, i] + n_vars - i``.
 
     Parameters
     ----------
-    A : ndarray of shape (s, s, n)
-        SPD matrices, batch last. Overwritten by their inverses.
-    B : ndarray of shape (s, m, n)
-        Right-hand sides. Overwritten by ``inv(A) @ B``.
+    n_vars : int
+
+    Returns
+    -------
+    positions : ndarray of shape (n_vars, n_vars)
+        ``positions[i, j]`` is the packed index of entry ``(min(i, j), max(i, j))``;
+        symmetric. Read-only (cached).
+    """
+    rows, cols = np.triu_indices(n_vars)
+    positions = np.empty((n_vars, n_vars), dtype=np.intp)
+    positions[rows, cols] = np.arange(rows.size)
+    positions[cols, rows] = np.arange(rows.size)
+    positions.setflags(write=False)
+    return positions
+
+
+def sweep_packed(packed, n_vars, first_pivot):
+    """Sweep a batch of symmetric matrices on their trailing pivots, in place.
+
+    The symmetric sweep operator (Dempster's, as in Goodnight 1979) on the
+    pivots ``K = first_pivot .. n_vars - 1`` of a symmetric ``M`` with leading
+    block ``U`` gives, when ``M_KK`` is negative definite (so that no pivoting is
+    needed),
+
+    ``[[M_UU - M_UK inv(M_KK) M_KU, M_UK inv(M_KK)], [., -inv(M_KK)]]``.
+
+    The E-step sweeps ``M = [[0, b'], [b, -P_mm]]`` to get
+    ``C_mm = inv(P_mm)``, ``-C_mm b`` and ``b' C_mm b`` in one pass (the
+    negative block makes ``-inv`` come out as ``+C_mm``). Only the upper
+    triangle is stored and updated, packed with the batch axis last, so each
+    pivot is one vectorised rank-one update of about half the entries of a
+    full Gauss-Jordan step (measured 1.1-3x faster than the full sweep on the
+    E-step's blocks, and it never writes a full-size temporary).
+
+    Parameters
+    ----------
+    packed : ndarray of shape (n_vars * (n_vars + 1) // 2, n)
+        Upper triangles in the order of :func:`packed_positions`, batch last.
+        Overwritten by the swept matrices.
+    n_vars : int
+    first_pivot : int
+        The first swept variable; the leading block is left unswept.
 
     Returns
     -------
     log_det : ndarray of shape (n,)
-        ``log det A`` for each matrix.
+        ``log det(-M_KK)`` from the pivots.
     """
-    s = A.shape[0]
-    log_det = np.zeros(A.shape[2])
-    tmp_a = np.empty_like(A)
-    tmp_b = np.empty_like(B)
-    for k in range(s):
-        pivot = A[k, k].copy()  # (n,)
-        log_det += np.log(pivot)
-        inv_pivot = 1.0 / pivot
-        A[k, k] = 1.0
-        A[k] *= inv_pivot
-        B[k] *= inv_pivot
-        factors = A[:, k].copy()  # (s, n)
-        factors[k] = 0.0
-        A[:, k] = 0.0
-        A[k, k] = inv_pivot
-        np.multiply(factors[:, None, :], A[k][None], out=tmp_a)
-        A -= tmp_a
-        np.multiply(factors[:, None, :], B[k][None], out=tmp_b)
-        B -= tmp_b
+    positions = packed_positions(n_vars)
+    n = packed.shape[1]
+    log_det = np.zeros(n)
+    column = np.empty((n_vars, n))  # column p of the current matrix
+    scaled = np.empty((n_vars, n))  # the same divided by the pivot
+    update = np.empty((n_vars, n))
+    for p in range(first_pivot, n_vars):
+        # mode="clip" skips the bounds check that would buffer ``out``.
+        np.take(packed, positions[p], axis=0, out=column, mode="clip")
+        pivot = column[p]  # (n,), negative
+        log_det += np.log(-pivot)
+        np.divide(column, pivot, out=scaled)
+        for i in range(n_vars):
+            if i == p:
+                continue
+            # Row i's stored run (i, i..n_vars-1) minus column_i column_j / pivot;
+            # its entry (i, p) is overwritten below.
+            start, width = positions[i, i], n_vars - i
+            np.multiply(scaled[i], column[i:], out=update[:width])
+            row = packed[start : start + width]
+            np.subtract(row, update[:width], out=row)
+        np.divide(-1.0, pivot, out=scaled[p])
+        packed[positions[p]] = scaled
     return log_det

@@ -4,10 +4,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Working-set budgets, in float64 elements: the (s, s, rows) blocks of one chunk
-# stay in cache (~2 MB), and so do all components' (rows, d) arrays.
-_BLOCK_ELEMENTS = 2**18
-_ROW_ELEMENTS = 2**18
+# Working-set budgets, in float64 elements (4 MB): the packed (s + 1, s + 1)
+# blocks one component sweeps for a chunk, and all components' (rows, d) arrays.
+# The symmetric sweep makes a few NumPy calls per row of the block and pivot, so
+# bigger chunks amortise them: 2**19 measured 7-12% faster than 2**18 (and 2**17
+# 15-20% slower); 2**21 was 1.7x slower with the former full-block sweep.
+_BLOCK_ELEMENTS = 2**19
+_ROW_ELEMENTS = 2**19
 # A missingness pattern with s missing entries shared by at least
 # max(MIN_PATTERN_ROWS, PATTERN_WORK // s**3) rows gets chunks of its own, where
 # one inverse of each component's missing block serves every row. The per-row
@@ -123,12 +126,13 @@ def prepare_missing_data(X, n_components, sample_weight=None):
     """Sort the rows of ``X`` by missingness and cut them into chunks.
 
     Rows whose exact pattern of ``s`` missing entries is shared by enough rows
-    (at least ``max(MIN_PATTERN_ROWS, PATTERN_WORK // s**3)``) come first, one run per pattern (``shared``
-    chunks); the other rows follow, grouped by their number of missing entries
-    ``s``. Chunk sizes keep the working set bounded whatever ``n_samples``:
-    about ``2**18`` elements of ``(s, s)`` blocks and of all components'
-    ``(rows, n_features)`` arrays, so that they stay in cache and their memory
-    is reused rather than freshly mapped (measured 1.7x faster than ``2**21``).
+    (at least ``max(MIN_PATTERN_ROWS, PATTERN_WORK // s**3)``) come first, one
+    run per pattern (``shared`` chunks); the other rows follow, grouped by their
+    number of missing entries ``s``. Chunk sizes keep the working set bounded
+    whatever ``n_samples``:
+    about ``2**19`` elements of packed ``(s + 1, s + 1)`` blocks and of all
+    components' ``(rows, n_features)`` arrays, so that they stay in cache and
+    their memory is reused rather than freshly mapped.
 
     Parameters
     ----------
@@ -152,9 +156,9 @@ def prepare_missing_data(X, n_components, sample_weight=None):
     # Sort key: frequent patterns first (by pattern), then the rest by count.
     key = np.where(frequent, ids, len(pattern_counts) + counts)
     order = np.argsort(key, kind="stable")
-    missing_mask = missing_mask[order]
-    X_sorted = X[order].astype(np.float64, copy=False)  # X[order] is a new array
-    X_sorted[missing_mask] = 0.0
+    # np.take gathers rows 2-3x faster than fancy indexing; the result is new.
+    missing_mask = np.take(missing_mask, order, axis=0)
+    X_sorted = np.take(X, order, axis=0).astype(np.float64, copy=False)
     sorted_key = key[order]
     bounds = np.flatnonzero(np.diff(sorted_key)) + 1
     bounds = np.concatenate([[0], bounds, [n_samples]])
@@ -164,8 +168,13 @@ def prepare_missing_data(X, n_components, sample_weight=None):
         lo, hi = int(lo), int(hi)
         shared = bool(frequent[order[lo]])
         s = int(counts[order[lo]])
-        cols = np.nonzero(missing_mask[lo:hi])[1].reshape(hi - lo, s).astype(np.intp)
-        block_budget = _BLOCK_ELEMENTS // max(1 if shared else s * s, 1)
+        # Flat positions of the run's missing entries, row by row (s per row):
+        # zero them in X and read their columns (7x faster than 2-D np.nonzero).
+        flat = np.flatnonzero(missing_mask[lo:hi])
+        np.put(X_sorted[lo:hi], flat, 0.0)  # a contiguous view: written through
+        cols = (flat % n_features).reshape(hi - lo, s)
+        # Packed upper triangle of the swept (s + 1, s + 1) matrix.
+        block_budget = _BLOCK_ELEMENTS // (1 if shared else (s + 1) * (s + 2) // 2)
         step = max(64, min(block_budget, row_budget))
         for start in range(lo, hi, step):
             stop = min(start + step, hi)

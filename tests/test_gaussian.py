@@ -18,7 +18,7 @@ from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
-from em_sklearn import EMClusterer
+from em_sklearn import EMClusterer, _patterns
 from em_sklearn._gaussian import GaussianMixtureModel, GaussianParams
 from em_sklearn._linalg import COVARIANCE_TYPES
 from em_sklearn._patterns import prepare_missing_data
@@ -167,6 +167,40 @@ def test_e_step_matches_naive_oracle(covariance_type, global_random_seed):
         expected_s2 = np.diagonal(oracle["s2"], axis1=1, axis2=2)
     assert stats.s2.shape == expected_s2.shape
     assert_allclose(stats.s2, expected_s2, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_e_step_matches_naive_oracle_with_grouped_patterns(
+    covariance_type, global_random_seed, monkeypatch
+):
+    """With frequent patterns in shared chunks, the E-step still equals the oracle."""
+    # Patterns with at least ten rows (here those with one or two missing
+    # entries) get shared chunks, the other rows per-row chunks of at most 64
+    # rows, so both kinds of chunk occur.
+    monkeypatch.setattr(_patterns, "MIN_PATTERN_ROWS", 10)
+    monkeypatch.setattr(_patterns, "PATTERN_WORK", 0)
+    monkeypatch.setattr(
+        _patterns, "_ROW_ELEMENTS", 64 * (N_COMPONENTS * N_FEATURES + 1)
+    )
+    params, X, model, data = _setup(global_random_seed, covariance_type)
+    assert any(chunk.shared for chunk in data.chunks)
+    assert any(not chunk.shared and chunk.n_missing for chunk in data.chunks)
+    stats = model.e_step(params, data)
+    oracle = _naive_e_step(params, X)
+    # Same tolerances and reasons as test_e_step_matches_naive_oracle.
+    assert_allclose(
+        stats.log_likelihood, oracle["log_likelihood"], rtol=1e-11, atol=1e-10
+    )
+    assert_allclose(stats.nk, oracle["nk"], rtol=1e-10, atol=1e-10)
+    assert_allclose(stats.s1, oracle["s1"], rtol=1e-10, atol=1e-10)
+    expected_s2 = oracle["s2"]
+    if covariance_type in ("diag", "spherical"):
+        expected_s2 = np.diagonal(expected_s2, axis1=1, axis2=2)
+    assert_allclose(stats.s2, expected_s2, rtol=1e-10, atol=1e-10)
+    X_hat = model.conditional_mean(params, data)
+    expected = np.einsum("ik,ikj->ij", oracle["resp"], oracle["x_hat"])  # (n, d)
+    missing_mask = np.isnan(X)
+    assert_allclose(X_hat[missing_mask], expected[missing_mask], rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

@@ -71,6 +71,50 @@ def test_observed_entries_unchanged_and_output_finite(
     assert np.array_equal(imputer.fit_transform(X)[~np.isnan(X)], X[~np.isnan(X)])
 
 
+@pytest.mark.parametrize("sample_posterior", [False, True])
+@pytest.mark.parametrize(
+    "empty_row",
+    [
+        False,  # fit_transform reuses the rows prepared for the fit
+        True,  # a row with nothing observed is left out of the fit: prepared again
+    ],
+)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fit_transform_equals_fit_then_transform(
+    covariance_type, empty_row, sample_posterior, global_random_seed
+):
+    """fit_transform(X) equals fit(X).transform(X) bit for bit."""
+    rng = np.random.default_rng(global_random_seed)
+    X = _mcar(rng, _correlated(rng))
+    X[np.isnan(X).all(axis=1), 0] = 1.0
+    if empty_row:
+        X[3] = np.nan
+    params = dict(
+        n_components=2,
+        covariance_type=covariance_type,
+        sample_posterior=sample_posterior,
+        add_indicator=True,
+        random_state=0,
+    )
+    assert_array_equal(
+        EMImputer(**params).fit_transform(X), EMImputer(**params).fit(X).transform(X)
+    )
+
+
+@pytest.mark.parametrize("empty_feature", [False, True])
+def test_result_does_not_depend_on_memory_layout(empty_feature, global_random_seed):
+    """C- and Fortran-ordered copies of X are imputed bit for bit alike."""
+    rng = np.random.default_rng(global_random_seed)
+    X = _mcar(rng, _correlated(rng))
+    if empty_feature:
+        X = np.column_stack([X, np.full(len(X), np.nan)])
+    imputer = EMImputer(n_components=2, keep_empty_features=True, random_state=0)
+    assert_array_equal(
+        imputer.fit_transform(np.ascontiguousarray(X)),
+        imputer.fit_transform(np.asfortranarray(X)),
+    )
+
+
 def test_transform_does_not_modify_input():
     """transform leaves its input array untouched (NaN included)."""
     rng = np.random.default_rng(0)
