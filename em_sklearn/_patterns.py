@@ -91,12 +91,6 @@ class MissingData:
         """Return the weights of ``chunk``'s rows, or None when unweighted."""
         return None if self.weights is None else self.weights[chunk.start : chunk.stop]
 
-    def unsort(self, values):
-        """Return ``values`` (one row per sorted row) in the caller's row order."""
-        out = np.empty_like(values)
-        out[self.order] = values
-        return out
-
 
 def _pattern_ids(missing_mask):
     """Label each row by its exact missingness pattern.
