@@ -124,6 +124,11 @@ class _BaseEM(BaseEstimator):
                 "more data."
             )
         inits = self._initial_values(n_features)
+        prior_values = None  # maximum likelihood
+        if isinstance(self.prior, dict):
+            prior_values = self._prior_values(n_features)
+        elif self.prior == "default":
+            prior_values = {}  # every hyperparameter from the data
         model = self._model()
         model.initializer = Initializer(model, self.init_params, *inits)
         if not informative.all():
@@ -136,9 +141,10 @@ class _BaseEM(BaseEstimator):
         if self.warm_start and hasattr(self, "converged_"):
             warm = (self._params(), self.lower_bound_)
         with single_blas_thread():
-            if self.prior is not None:
-                values = {} if self.prior == "default" else self._prior_values(n_features)
-                model.prior = default_prior(values, data, model, self.covariance_type)
+            if prior_values is not None:
+                model.prior = default_prior(
+                    prior_values, data, model, self.covariance_type
+                )
             result = run_em(
                 model,
                 data,
