@@ -5,20 +5,23 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 from sklearn.base import clone
-from sklearn.utils import check_random_state, resample
+from sklearn.utils import check_random_state
 
 from ._imputer import EMImputer
+from ._validation import _num_samples, check_sample_weight
 
 
-def multiple_impute(X, m=20, *, estimator=None, random_state=None):
+def multiple_impute(X, m=20, *, estimator=None, sample_weight=None, random_state=None):
     """Draw ``m`` completed datasets by bootstrap-EM (proper multiple imputation).
 
     For each of the ``m`` imputations, as in Amelia's EMB algorithm
     (Honaker & King 2010):
 
     1. resample the rows of ``X`` with replacement (a bootstrap sample of the
-       same size);
-    2. fit a clone of ``estimator`` on that sample by EM;
+       same size), as multinomial counts of the rows;
+    2. fit a clone of ``estimator`` on that sample by EM (the counts as
+       ``sample_weight``: the same fit as on the resampled rows, without
+       copying them);
     3. impute the *original* ``X`` by drawing every missing block from its
        conditional distribution under that fit (``sample_posterior=True``).
 
@@ -44,6 +47,11 @@ def multiple_impute(X, m=20, *, estimator=None, random_state=None):
         The imputer to clone and fit on each bootstrap sample; its
         ``sample_posterior`` and ``random_state`` are overridden. None means
         ``EMImputer()``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Frequency weights (a row of weight ``w`` stands for ``w`` rows, as in
+        :meth:`EMImputer.fit`): each bootstrap sample then draws
+        ``round(sum(sample_weight))`` rows with probabilities proportional to
+        the weights. None weighs every row 1.
     random_state : int, RandomState instance or None, default=None
         Seeds the bootstrap samples, the EM initialisations and the draws.
         Pass an int for reproducible output.
@@ -81,12 +89,20 @@ def multiple_impute(X, m=20, *, estimator=None, random_state=None):
     if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
         raise ValueError(f"m must be an int >= 1. Got {m!r} instead.")
     estimator = EMImputer() if estimator is None else estimator
+    n_samples = _num_samples(X)
+    sample_weight = check_sample_weight(sample_weight, X)
+    if sample_weight is None:
+        n_draws, p = n_samples, np.full(n_samples, 1.0 / n_samples)
+    else:
+        total = sample_weight.sum()
+        n_draws, p = max(1, round(total)), sample_weight / total
     rng = check_random_state(random_state)
     imputations = []
     for _ in range(m):
         seed = rng.randint(np.iinfo(np.int32).max)
         imputer = clone(estimator).set_params(sample_posterior=True, random_state=seed)
-        imputer.fit(resample(X, replace=True, random_state=rng))
+        counts = rng.multinomial(n_draws, p)  # the bootstrap sample, as row counts
+        imputer.fit(X, sample_weight=counts)
         imputations.append(imputer.transform(X))
     return imputations
 

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions  # noqa: F401
 from sklearn.utils.validation import (  # noqa: F401
     _check_feature_names_in,
     _check_sample_weight,
+    _num_samples,
     validate_data,
 )
 
@@ -19,6 +20,7 @@ __all__ = [
     "StrOptions",
     "_fit_context",
     "_check_feature_names_in",
+    "_num_samples",
     "check_X",
     "check_no_empty_columns",
     "check_sample_weight",
