@@ -167,8 +167,9 @@ class GaussianPrior:
         # Means: N(mu_P, Sigma_k / kappa), through the precision Cholesky factor
         # (log det of Sigma_k / kappa = d log(1/kappa) - 2 log_det_chol).
         prec_chol = params.precisions_cholesky
-        log_det_chol = np.broadcast_to(
-            compute_log_det_cholesky(prec_chol, ct, n_features), (n_components,)
+        # (n_components,), or (1,) for 'tied': one per covariance.
+        log_det_chol = np.atleast_1d(
+            compute_log_det_cholesky(prec_chol, ct, n_features)
         )
         delta = params.means - self.mean
         if ct in ("full", "tied"):
@@ -189,9 +190,7 @@ class GaussianPrior:
         # Covariances: inverse-Wishart (inverse gamma for 'diag'/'spherical').
         if ct in ("full", "tied"):
             # One inverse-Wishart term per covariance (a single one for 'tied').
-            log_det_cov = -2.0 * np.atleast_1d(
-                compute_log_det_cholesky(prec_chol, ct, n_features)
-            )
+            log_det_cov = -2.0 * log_det_chol
             precisions = params.precisions.reshape(-1, n_features, n_features)
             log_det_scale = np.linalg.slogdet(self.scale)[1]
             log_iw = (
