@@ -26,6 +26,8 @@ from ._linalg import (
     compute_log_det_cholesky,
     compute_precision_cholesky,
     compute_precisions,
+    complete_sweep_packed,
+    eliminate_packed,
     packed_positions,
     sweep_packed,
 )
@@ -103,46 +105,164 @@ class GaussianParams:
 # conditional means from the component means, conditional covariances.
 # ---------------------------------------------------------------------------
 
+# The E-step skips a (row, component) pair whose responsibility is below this
+# fraction of the component's mean responsibility over the chunk: the pairs
+# skipped in a chunk carry at most 2**-60 of the component's weight there,
+# far below the rounding of the sums they would be added to.
+_NEGLIGIBLE = 2.0**-60
 
-@dataclass
+
 class _ChunkTerms:
     """What one chunk of rows yields under every component.
 
-    log_prob : (n_rows, n_components) observed-marginal log-densities.
-    dev : list over components of (n_rows, n_features) ``x_hat_k - mu_k``, or None.
-    cond_cov : list over components of (n_tri, n_rows) upper triangles of
-        ``C_mm``, packed in the order of ``np.triu_indices(s)`` with the batch
-        last (see ``packed_positions``); last axis of length 1 when all rows
-        share one block. None when not requested. For 'tied' every component
-        shares one array. For 'diag' and 'spherical' the conditional variances
-        are read from the parameters.
-    block_index : (n_tri, n_rows) or (n_tri, 1) flat index of each packed entry
-        in a (d, d) matrix (always in its upper triangle, missing columns being
-        sorted), or None (no missing entry, or 'diag'/'spherical').
+    ``log_prob`` (n_rows, n_components), the observed-marginal log-densities,
+    is computed at once. Each component's deviations and conditional
+    covariances are finished on request by :meth:`moments`, for all rows or a
+    subset: for 'full' the missing blocks are only eliminated up front
+    (:func:`eliminate_packed`, enough for the densities) and the rest of the
+    sweep runs only for the rows asked for.
+
+    Parameters
+    ----------
+    log_prob : ndarray of shape (n_rows, n_components)
+    diffs : list over components of ndarray of shape (n_rows, n_features)
+        ``x_hat_k - mu_k``; still zero at the missing entries of rows whose
+        blocks are pending.
+    covs : list over components of ndarray of shape (n_tri, n_rows or 1), or None
+        Finished upper triangles of ``C_mm``, packed in the order of
+        ``np.triu_indices(s)`` with the batch last (see ``packed_positions``);
+        last axis of length 1 when every row shares one block. None for 'diag'
+        and 'spherical' (the conditional variances are read from the
+        parameters) and for rows without missing entries.
+    block_index : ndarray of shape (n_tri, n_rows or 1), or None
+        Flat index of each packed entry in a (d, d) matrix (always in its
+        upper triangle, missing columns being sorted).
+    pending : list over components of ndarray, or None
+        Eliminated ``[[0, B'], [B, -P_mm]]`` (see ``_eliminate_blocks``) whose
+        sweep is still to be completed; for 'tied' one array (with one
+        right-hand side per component) shared by every component.
+    missing_cols : ndarray of shape (s, n_rows), or None
+        Each row's missing columns, transposed.
     """
 
-    log_prob: np.ndarray
-    dev: list | None
-    cond_cov: list | None
-    block_index: np.ndarray | None = None
+    def __init__(
+        self,
+        log_prob,
+        diffs,
+        covs=None,
+        block_index=None,
+        pending=None,
+        missing_cols=None,
+    ):
+        self.log_prob = log_prob
+        self._diffs = diffs
+        self._covs = covs
+        self._block_index = block_index
+        self._pending = pending
+        self._missing_cols = missing_cols
+
+    def moments(self, rows, need_cov=True):
+        """Return every component's deviations and conditional covariances.
+
+        Parameters
+        ----------
+        rows : list over components of (ndarray of int, or None)
+            The rows wanted for each component (positions in the chunk); None
+            for all of them.
+        need_cov : bool, default=True
+            False lets 'full' skip the conditional covariances.
+
+        Returns
+        -------
+        moments : list over components of tuples ``(dev, cond_cov, block_index)``
+            dev : ndarray of shape (n_wanted, n_features)
+                ``x_hat_k - mu_k``.
+            cond_cov : ndarray of shape (n_tri, n_wanted or 1), or None
+                Packed upper triangles of ``C_k,mm`` (None when not needed,
+                for 'diag' and 'spherical', and when nothing is missing).
+            block_index : ndarray of shape (n_tri, n_wanted or 1), or None
+                Flat index of each packed entry in a (d, d) matrix.
+        """
+        if self._pending is not None and len(self._pending) < len(self._diffs):
+            self._finish_tied()
+        if self._pending is not None:
+            return self._finish(rows, need_cov)
+        out = []
+        for k, wanted in enumerate(rows):
+            dev = self._diffs[k] if wanted is None else self._diffs[k][wanted]
+            if self._covs is None or not need_cov:
+                out.append((dev, None, None))
+                continue
+            cond_cov, block_index = self._covs[k], self._block_index
+            if wanted is not None and block_index.shape[1] > 1:
+                cond_cov, block_index = cond_cov[:, wanted], block_index[:, wanted]
+            out.append((dev, cond_cov, block_index))
+        return out
+
+    def _finish(self, rows, need_cov):
+        """Complete the pending sweeps of 'full' for the rows wanted.
+
+        The wanted columns of every component are stacked into one array and
+        completed in one call: a chunk's components share their block sizes,
+        and the wider array amortises NumPy's per-call cost (the E-step keeps
+        about a quarter of the rows per component on well-separated data).
+        """
+        n_missing, n_features = self._missing_cols.shape[0], self._diffs[0].shape[1]
+        parts = [
+            packed if wanted is None else np.take(packed, wanted, axis=1)
+            for packed, wanted in zip(self._pending, rows)
+        ]
+        stacked = np.concatenate(parts, axis=1)  # a copy: the pending arrays stay
+        complete_sweep_packed(stacked, n_missing + 1, 1, leading_only=not need_cov)
+        out, start = [], 0
+        for k, wanted in enumerate(rows):
+            stop = start + parts[k].shape[1]
+            block = stacked[:, start:stop]
+            start = stop
+            missing_cols, block_index = self._missing_cols, self._block_index
+            if wanted is None:
+                dev = self._diffs[k]  # filled in place: the same values every call
+            else:
+                dev = self._diffs[k][wanted]
+                missing_cols, block_index = missing_cols[:, wanted], block_index[:, wanted]
+            # Row 0 of the swept matrix is (quad, -z') with -z = x_hat_m - mu_m.
+            missing_index = missing_cols + n_features * np.arange(dev.shape[0])
+            dev.reshape(-1)[missing_index] = block[1 : n_missing + 1]
+            if need_cov:
+                out.append((dev, block[n_missing + 1 :], block_index))
+            else:
+                out.append((dev, None, None))
+        return out
+
+    def _finish_tied(self):
+        """Complete the one sweep that 'tied' shares, for every row and component."""
+        (packed,) = self._pending
+        n_components, n_features = len(self._diffs), self._diffs[0].shape[1]
+        n_missing, n_rows = self._missing_cols.shape
+        n_vars = n_components + n_missing
+        complete_sweep_packed(packed, n_vars, n_components)
+        starts = np.diagonal(packed_positions(n_vars))
+        missing_index = self._missing_cols + n_features * np.arange(n_rows)
+        for k, diff in enumerate(self._diffs):
+            diff.reshape(-1)[missing_index] = packed[starts[k] + n_components - k : starts[k + 1]]
+        self._covs = [packed[starts[n_components] :]] * n_components
+        self._pending = None
 
 
-def _solve_blocks(neg_prec, block_index, ys, missing_index):
-    """Invert the missing blocks ``P_mm`` and solve ``P_mm z = b`` for every row.
+def _eliminate_blocks(neg_prec, block_index, ys, missing_index):
+    """Eliminate the stacked ``[[0, B'], [B, -P_mm]]`` of every row.
 
-    One symmetric sweep (:func:`sweep_packed`) of
-    ``[[0, B'], [B, -P_mm]]``, with the right-hand sides ``b = y_m`` of every
-    ``y`` in ``ys`` as the leading variables, gives ``C_mm = inv(P_mm)``,
-    ``-z = -C_mm b`` (the deviation ``x_hat_m - mu_m``), ``b' z`` and
-    ``log det P_mm`` at once.
+    With the right-hand sides ``b = y_m`` of every ``y`` in ``ys`` as the
+    leading variables, :func:`eliminate_packed` gives ``b' C_mm b`` and
+    ``log det P_mm`` (the log-densities); :func:`complete_sweep_packed` later
+    gives ``C_mm = inv(P_mm)`` and ``-C_mm b`` (the deviations).
 
     Parameters
     ----------
     neg_prec : ndarray of shape (n_features, n_features)
         ``-P``.
-    block_index : ndarray of shape (n_tri, n_rows) or (n_tri, 1)
-        Flat indices of each row's packed missing block in ``neg_prec``; one
-        column when every row has the same block (inverted once).
+    block_index : ndarray of shape (n_tri, n_rows)
+        Flat indices of each row's packed missing block in ``neg_prec``.
     ys : list of ndarray of shape (n_rows, n_features)
         ``y = d0 @ P`` (one per component for 'tied', else one).
     missing_index : ndarray of shape (s, n_rows)
@@ -150,30 +270,15 @@ def _solve_blocks(neg_prec, block_index, ys, missing_index):
 
     Returns
     -------
-    cond_cov : ndarray of shape (n_tri, n_rows) or (n_tri, 1)
-        Packed upper triangles of ``C_mm``.
-    dev_m : list of ndarray of shape (s, n_rows)
-        ``-z`` for each ``y``.
+    packed : ndarray of shape (n_vars * (n_vars + 1) // 2, n_rows)
+        The eliminated matrices, ``n_vars = len(ys) + s``.
     quad : list of ndarray of shape (n_rows,)
-        ``b' z`` for each ``y``.
-    log_det : ndarray of shape (n_rows,) or (1,)
+        ``b' C_mm b`` for each ``y``.
+    log_det : ndarray of shape (n_rows,)
         ``log det P_mm``.
     """
-    n_missing, n_rows = missing_index.shape
-    if block_index.shape[1] == 1:
-        # One block for every row: invert it once, then one product per y.
-        cond_cov = np.take(neg_prec, block_index)  # (n_tri, 1)
-        log_det = sweep_packed(cond_cov, n_missing, 0)
-        full = cond_cov[packed_positions(n_missing), 0]  # (s, s)
-        dev_m, quad = [], []
-        for y in ys:
-            b = np.take(y, missing_index)  # (s, n_rows)
-            z = full @ b
-            quad.append(np.einsum("ij,ij->j", b, z))
-            dev_m.append(np.negative(z, out=z))
-        return cond_cov, dev_m, quad, log_det
-    n_rhs = len(ys)
-    n_vars = n_rhs + n_missing
+    n_rhs, n_rows = len(ys), missing_index.shape[1]
+    n_vars = n_rhs + missing_index.shape[0]
     positions = packed_positions(n_vars)
     starts = np.diagonal(positions)
     packed = np.empty((positions[-1, -1] + 1, n_rows))
@@ -187,10 +292,8 @@ def _solve_blocks(neg_prec, block_index, ys, missing_index):
             mode="clip",  # the bounds check would buffer ``out``
         )
     np.take(neg_prec, block_index, out=packed[starts[n_rhs] :], mode="clip")
-    log_det = sweep_packed(packed, n_vars, n_rhs)
-    dev_m = [packed[starts[i] + n_rhs - i : starts[i + 1]] for i in range(n_rhs)]
-    quad = [packed[starts[i]] for i in range(n_rhs)]
-    return packed[starts[n_rhs] :], dev_m, quad, log_det
+    log_det = eliminate_packed(packed, n_vars, n_rhs)
+    return packed, [packed[starts[i]] for i in range(n_rhs)], log_det
 
 
 @dataclass(frozen=True)
@@ -225,14 +328,16 @@ class _PassConstants:
         )
 
 
-def _full_chunk_terms(X0, chunk, params, constants, need_dev, need_cov):
+def _full_chunk_terms(X0, chunk, params, constants):
     """Compute a chunk's terms for 'full' and 'tied' covariances (precision form).
 
     For each component: ``y = d0 @ P`` with ``d0`` the deviation zeroed at the
-    missing entries, ``b = y_m``; one sweep of the stacked ``P_mm`` blocks gives
-    ``C_mm = inv(P_mm)``, ``z = C_mm b``, ``b' z`` and ``logdet P_mm``; then
-    ``x_hat_m - mu_m = -z`` and the observed-marginal quadratic form is
-    ``d0' y - b' z`` (DESIGN §2). 'tied' shares one sweep between components.
+    missing entries, ``b = y_m``; eliminating the stacked
+    ``[[0, b'], [b, -P_mm]]`` gives ``b' z`` (``z = C_mm b``) and
+    ``logdet P_mm``, so the observed-marginal quadratic form is ``d0' y - b' z``
+    (DESIGN §2). Completing the sweep later gives ``C_mm = inv(P_mm)`` and
+    ``x_hat_m - mu_m = -z``. 'tied' shares one elimination between components;
+    a chunk whose rows share one block inverts it once.
 
     ``constants`` holds what every chunk of the pass shares.
     """
@@ -250,21 +355,18 @@ def _full_chunk_terms(X0, chunk, params, constants, need_dev, need_cov):
         rows, cols = np.triu_indices(n_features)
         return _ChunkTerms(
             np.zeros((n_rows, n_components)),
-            [np.zeros((n_rows, n_features)) for _ in range(n_components)]
-            if need_dev
-            else None,
-            [cov[rows, cols][:, None] for cov in covariances] if need_cov else None,
+            [np.zeros((n_rows, n_features)) for _ in range(n_components)],
+            [cov[rows, cols][:, None] for cov in covariances],
             (rows * n_features + cols)[:, None],
         )
     if n_missing:
         cols_t = np.ascontiguousarray(chunk.missing_cols.T)  # (s, n_rows)
         # Flat index of each missing entry in the chunk's (n_rows, n_features) arrays.
         missing_index = cols_t + n_features * np.arange(n_rows)  # (s, n_rows)
-        if chunk.shared:
-            cols_t = cols_t[:, :1]
         rows, cols = np.triu_indices(n_missing)
         # Flat index of each row's packed missing block in a (d, d) matrix.
-        block_index = cols_t[rows] * n_features + cols_t[cols]  # (n_tri, n_rows or 1)
+        block_cols = cols_t[:, :1] if chunk.shared else cols_t
+        block_index = block_cols[rows] * n_features + block_cols[cols]  # (n_tri, n_rows or 1)
     diffs, ys = [], []
     for k in range(n_components):
         diff = X0 - constants.mean_rows[k, :n_rows]  # (n_rows, n_features), contiguous
@@ -273,37 +375,52 @@ def _full_chunk_terms(X0, chunk, params, constants, need_dev, need_cov):
             diff.reshape(-1)[missing_index] = 0.0
         diffs.append(diff)
         ys.append(diff @ (precisions if tied else precisions[k]))
-    log_prob = np.empty((n_rows, n_components))  # (n_rows, n_components)
-    covs = [] if need_cov else None
-    if n_missing and tied:
-        cond_cov, dev_m, quad_m, log_det_mm = _solve_blocks(
+    quads = [np.einsum("ij,ij->i", diff, y) for diff, y in zip(diffs, ys)]
+    log_dets = list(log_det_chol)
+    covs = pending = None
+    if n_missing and chunk.shared:
+        # One block for every row: invert it once, then one product per component.
+        covs = []
+        for k in range(n_components):
+            cond_cov = np.take(-(precisions if tied else precisions[k]), block_index)
+            log_det_mm = sweep_packed(cond_cov, n_missing, 0)  # cond_cov: (n_tri, 1)
+            b = np.take(ys[k], missing_index)  # (s, n_rows)
+            z = cond_cov[packed_positions(n_missing), 0] @ b
+            quads[k] -= np.einsum("ij,ij->j", b, z)
+            log_dets[k] -= 0.5 * log_det_mm
+            diffs[k].reshape(-1)[missing_index] = -z
+            covs.append(cond_cov)
+    elif n_missing and tied:
+        packed, quads_m, log_det_mm = _eliminate_blocks(
             -precisions, block_index, ys, missing_index
         )
+        pending = [packed]
+        for k in range(n_components):
+            quads[k] -= quads_m[k]
+            log_dets[k] = log_dets[k] - 0.5 * log_det_mm
+    elif n_missing:
+        pending = []
+        for k in range(n_components):
+            packed, (quad_m,), log_det_mm = _eliminate_blocks(
+                -precisions[k], block_index, ys[k : k + 1], missing_index
+            )
+            pending.append(packed)
+            quads[k] -= quad_m
+            log_dets[k] = log_dets[k] - 0.5 * log_det_mm
+    log_prob = np.empty((n_rows, n_components))
     for k in range(n_components):
-        diff = diffs[k]
-        quad = np.einsum("ij,ij->i", diff, ys[k])
-        log_det = log_det_chol[k]
-        if n_missing:
-            if tied:
-                k_rhs = k
-            else:
-                cond_cov, dev_m, quad_m, log_det_mm = _solve_blocks(
-                    -precisions[k], block_index, ys[k : k + 1], missing_index
-                )
-                k_rhs = 0
-            quad -= quad_m[k_rhs]
-            log_det = log_det - 0.5 * log_det_mm
-            if need_dev:
-                diff.reshape(-1)[missing_index] = dev_m[k_rhs]
-            if need_cov:
-                covs.append(cond_cov)
-        log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quad) + log_det
+        log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quads[k]) + log_dets[k]
     return _ChunkTerms(
-        log_prob, diffs if need_dev else None, covs, block_index if n_missing else None
+        log_prob,
+        diffs,
+        covs,
+        block_index if n_missing else None,
+        pending,
+        cols_t if pending is not None else None,
     )
 
 
-def _diag_chunk_terms(X0, observed, params, need_dev):
+def _diag_chunk_terms(X0, observed, params):
     """Compute a chunk's terms for 'diag' and 'spherical' covariances.
 
     The observed-marginal density is the product over observed entries;
@@ -318,14 +435,13 @@ def _diag_chunk_terms(X0, observed, params, need_dev):
     log_prob = np.empty((n_rows, n_components))
     n_observed = observed.sum(axis=1)
     log_det = observed @ np.log(prec_chol).T  # (n_rows, n_components)
-    devs = [] if need_dev else None
+    devs = []
     for k in range(n_components):
         diff = (X0 - means[k]) * observed  # (n_rows, n_features), 0 where missing
         quad = (diff * diff) @ (prec_chol[k] ** 2)
         log_prob[:, k] = -0.5 * (n_observed * _LOG_2PI + quad) + log_det[:, k]
-        if need_dev:
-            devs.append(diff)
-    return _ChunkTerms(log_prob, devs, None)
+        devs.append(diff)
+    return _ChunkTerms(log_prob, devs)
 
 
 class GaussianMixtureModel:
@@ -383,7 +499,7 @@ class GaussianMixtureModel:
         if full:
             # sum_i r_ik C_ik, upper triangles only (C_ik is packed that way).
             cond_scatter = np.zeros((n_components, n_features, n_features))
-        for chunk, terms in self._iter_terms(params, data, need_dev=True, need_cov=full):
+        for chunk, terms in self._iter_terms(params, data):
             log_prob_norm, resp = _responsibilities(
                 terms.log_prob, params.weights, chunk.n_missing == n_features
             )
@@ -395,10 +511,12 @@ class GaussianMixtureModel:
                 # statistic below is linear in its responsibilities.
                 log_likelihood += weights @ log_prob_norm
                 resp *= weights[:, None]
-            nk += resp.sum(axis=0)
-            for k in range(n_components):
-                dev = terms.dev[k]
-                r = resp[:, k]
+            nk_chunk = resp.sum(axis=0)
+            nk += nk_chunk
+            rows = [_significant_rows(resp[:, k], nk_chunk[k]) for k in range(n_components)]
+            moments = terms.moments(rows, need_cov=full)
+            for k, (dev, cond_cov, block_index) in enumerate(moments):
+                r = resp[:, k] if rows[k] is None else resp[rows[k], k]
                 s1[k] += r @ dev
                 if full:
                     # w.T @ w on one buffer is a symmetric rank-k update (SYRK).
@@ -406,8 +524,8 @@ class GaussianMixtureModel:
                     s2[k] += w.T @ w
                 else:
                     s2[k] += r @ (dev * dev)
-            if full and chunk.n_missing:
-                _scatter_blocks(terms.block_index, resp, terms.cond_cov, cond_scatter)
+                if cond_cov is not None:
+                    _scatter_block(block_index, r, cond_cov, cond_scatter[k])
             if not full:
                 # Missing entries add their conditional variance S_kjj.
                 variances = np.broadcast_to(
@@ -520,7 +638,7 @@ class GaussianMixtureModel:
         """
         log_prob_norm = np.empty(data.n_samples)
         log_resp = np.empty((data.n_samples, params.n_components))
-        for chunk, terms in self._iter_terms(params, data, need_dev=False, need_cov=False):
+        for chunk, terms in self._iter_terms(params, data):
             # Written straight to the caller's row order (no unsorted copy).
             log_prob_norm[chunk.rows], log_resp[chunk.rows] = _log_responsibilities(
                 terms.log_prob, params.weights, chunk.n_missing == data.n_features
@@ -538,13 +656,14 @@ class GaussianMixtureModel:
         X_hat : ndarray of shape (n_samples, n_features)
         """
         out = np.empty((data.n_samples, data.n_features))
-        for chunk, terms in self._iter_terms(params, data, need_dev=True, need_cov=False):
+        for chunk, terms in self._iter_terms(params, data):
             _, resp = _responsibilities(
                 terms.log_prob, params.weights, chunk.n_missing == data.n_features
             )
             x_hat = resp @ params.means  # (n_rows, n_features)
-            for k in range(params.n_components):
-                x_hat += resp[:, k : k + 1] * terms.dev[k]
+            moments = terms.moments([None] * params.n_components, need_cov=False)
+            for k, (dev, _, _) in enumerate(moments):
+                x_hat += resp[:, k : k + 1] * dev
             out[chunk.rows] = x_hat  # in the caller's row order
         return out
 
@@ -578,8 +697,7 @@ class GaussianMixtureModel:
             params.covariances.reshape(n_components, -1), (n_components, n_features)
         )
         out = np.empty((data.n_samples, n_features))
-        chunks = self._iter_terms(params, data, need_dev=True, need_cov=full)
-        for chunk, terms in chunks:
+        for chunk, terms in self._iter_terms(params, data):
             n_rows, n_missing = chunk.missing_cols.shape
             _, resp = _responsibilities(
                 terms.log_prob, params.weights, n_missing == n_features
@@ -590,18 +708,17 @@ class GaussianMixtureModel:
             z = random_state.standard_normal((n_rows, n_missing))  # (n_rows, s)
             x = np.empty((n_rows, n_features))
             noise = np.empty((n_rows, n_missing))
-            for k in range(n_components):
-                rows = np.flatnonzero(component == k)
+            drawn = [np.flatnonzero(component == k) for k in range(n_components)]
+            moments = terms.moments(drawn, need_cov=full)
+            for k, (rows, (dev, cond_cov, _)) in enumerate(zip(drawn, moments)):
                 if not rows.size:
                     continue
-                x[rows] = params.means[k] + terms.dev[k][rows]
+                x[rows] = params.means[k] + dev
                 if not n_missing:
                     continue
                 if full:
-                    cond_cov = terms.cond_cov[k][packed_positions(n_missing)]
-                    cond_cov = np.moveaxis(cond_cov, 2, 0)  # (n or 1, s, s)
-                    if cond_cov.shape[0] > 1:
-                        cond_cov = cond_cov[rows]
+                    cond_cov = cond_cov[packed_positions(n_missing)]
+                    cond_cov = np.moveaxis(cond_cov, 2, 0)  # (n_rows or 1, s, s)
                     chol = np.linalg.cholesky(cond_cov)  # lower, (n or 1, s, s)
                     noise[rows] = (chol @ z[rows][:, :, None])[:, :, 0]
                 else:
@@ -613,7 +730,7 @@ class GaussianMixtureModel:
             out[chunk.rows] = x  # in the caller's row order
         return out
 
-    def _iter_terms(self, params, data, *, need_dev, need_cov):
+    def _iter_terms(self, params, data):
         """Yield ``(chunk, _ChunkTerms)`` for every chunk of ``data``."""
         full = self.covariance_type in ("full", "tied")
         if full:
@@ -621,12 +738,10 @@ class GaussianMixtureModel:
         for chunk in data.chunks:
             X0 = data.X[chunk.start : chunk.stop]
             if full:
-                terms = _full_chunk_terms(
-                    X0, chunk, params, constants, need_dev, need_cov
-                )
+                terms = _full_chunk_terms(X0, chunk, params, constants)
             else:
                 observed = ~data.missing_mask[chunk.start : chunk.stop]
-                terms = _diag_chunk_terms(X0, observed, params, need_dev)
+                terms = _diag_chunk_terms(X0, observed, params)
             yield chunk, terms
 
 
@@ -675,34 +790,49 @@ def _log_weights(weights):
         return np.log(weights)
 
 
-def _scatter_blocks(block_index, resp, cond_covs, out):
-    """Add ``sum_i r_ik C_ik``, each row's packed ``C_ik`` placed at its missing block.
+def _significant_rows(r, total):
+    """Select the rows whose responsibility is not negligible (see ``_NEGLIGIBLE``).
 
-    Only the upper triangle of each (d, d) sum is written (the packed entries).
+    Parameters
+    ----------
+    r : ndarray of shape (n_rows,)
+        One component's responsibilities over a chunk.
+    total : float
+        Their sum.
+
+    Returns
+    -------
+    rows : ndarray of int, or None
+        None when nearly every row counts (taking a subset would cost more
+        than it saves).
+    """
+    keep = r > _NEGLIGIBLE * total / len(r)
+    n_keep = np.count_nonzero(keep)
+    if n_keep > 0.8 * len(r):
+        return None
+    return np.flatnonzero(keep)
+
+
+def _scatter_block(block_index, r, cond_cov, out):
+    """Add ``sum_i r_i C_i``, each row's packed ``C_i`` placed at its missing block.
+
+    Only the upper triangle of the (d, d) sum is written (the packed entries).
 
     Parameters
     ----------
     block_index : ndarray of shape (n_tri, n_rows) or (n_tri, 1)
         Flat index of each packed entry in a (d, d) matrix.
-    resp : ndarray of shape (n_rows, n_components)
-    cond_covs : list over components of ndarray of shape (n_tri, n_rows) or (n_tri, 1)
+    r : ndarray of shape (n_rows,)
+    cond_cov : ndarray of shape (n_tri, n_rows) or (n_tri, 1)
         Packed upper triangles, batch last; last axis of length 1 when all
         rows share one block.
-    out : ndarray of shape (n_components, n_features, n_features)
-        Accumulated into.
+    out : ndarray of shape (n_features, n_features)
+        Contiguous; accumulated into.
     """
-    n_components = resp.shape[1]
-    out = out.reshape(n_components, -1)  # a view: out is contiguous
-    flat = block_index.ravel()  # (n_tri * n_rows,)
+    out = out.reshape(-1)  # a view
     if block_index.shape[1] == 1:
         # One block for every row: weight it by the summed responsibilities.
-        nk = resp.sum(axis=0)
-        for k, cond_cov in enumerate(cond_covs):
-            out[k, flat] += cond_cov[:, 0] * nk[k]
+        out[block_index[:, 0]] += cond_cov[:, 0] * r.sum()
         return
-    for k, cond_cov in enumerate(cond_covs):
-        # One bincount per component over shared indices replaces a
-        # scatter-add per row.
-        out[k] += np.bincount(
-            flat, weights=(cond_cov * resp[:, k]).ravel(), minlength=out.shape[1]
-        )
+    # One bincount over shared indices replaces a scatter-add per row.
+    out += np.bincount(block_index.ravel(), weights=(cond_cov * r).ravel(), minlength=out.size)

@@ -18,7 +18,7 @@ from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
-from em_sklearn import EMClusterer, _patterns
+from em_sklearn import EMClusterer, _gaussian, _patterns
 from em_sklearn._gaussian import GaussianMixtureModel, GaussianParams
 from em_sklearn._linalg import COVARIANCE_TYPES
 from em_sklearn._patterns import prepare_missing_data
@@ -201,6 +201,57 @@ def test_e_step_matches_naive_oracle_with_grouped_patterns(
     expected = np.einsum("ik,ikj->ij", oracle["resp"], oracle["x_hat"])  # (n, d)
     missing_mask = np.isnan(X)
     assert_allclose(X_hat[missing_mask], expected[missing_mask], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_e_step_skips_negligible_pairs_only_below_rounding(
+    covariance_type, global_random_seed, monkeypatch
+):
+    """Skipping pairs of negligible responsibility changes nothing measurable.
+
+    On well-separated components most (row, component) responsibilities
+    underflow far below 2**-60 of the component's mean; the E-step leaves those
+    pairs out of the moments (``_significant_rows``). Its statistics must still
+    equal the oracle's, and equal the E-step that keeps every pair to within a
+    few roundings.
+    """
+    rng = np.random.default_rng(global_random_seed)
+    n_features = 6
+    params = _random_params(rng, N_COMPONENTS, n_features, covariance_type)
+    params = GaussianParams.from_covariances(
+        params.weights, 4.0 * params.means, params.covariances, covariance_type
+    )
+    X = _random_incomplete_data(rng, params, 600, MISSING_RATE)
+    model = GaussianMixtureModel(N_COMPONENTS, covariance_type, reg_covar=0.0)
+    data = prepare_missing_data(X, N_COMPONENTS)
+    oracle = _naive_e_step(params, X)
+    assert np.mean(oracle["resp"] < 2.0**-60 * oracle["resp"].mean(axis=0)) > 0.3
+
+    selected = []
+    significant_rows = _gaussian._significant_rows
+
+    def spy(r, total):
+        rows = significant_rows(r, total)
+        selected.append(rows is not None)
+        return rows
+
+    monkeypatch.setattr(_gaussian, "_significant_rows", spy)
+    stats = model.e_step(params, data)
+    assert any(selected)  # pairs were skipped
+    monkeypatch.setattr(_gaussian, "_NEGLIGIBLE", 0.0)
+    monkeypatch.setattr(_gaussian, "_significant_rows", significant_rows)
+    every_pair = model.e_step(params, data)
+
+    scale = np.abs(every_pair.s2).max()
+    assert stats.log_likelihood == every_pair.log_likelihood  # never skipped
+    assert_allclose(stats.nk, every_pair.nk, rtol=1e-15, atol=0)
+    assert_allclose(stats.s1, every_pair.s1, rtol=0, atol=1e-14 * scale)
+    assert_allclose(stats.s2, every_pair.s2, rtol=0, atol=1e-14 * scale)
+    assert_allclose(stats.s1, oracle["s1"], rtol=1e-10, atol=1e-10)
+    expected_s2 = oracle["s2"]
+    if covariance_type in ("diag", "spherical"):
+        expected_s2 = np.diagonal(expected_s2, axis1=1, axis2=2)
+    assert_allclose(stats.s2, expected_s2, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
