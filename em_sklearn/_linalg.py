@@ -206,44 +206,6 @@ def packed_positions(n_vars):
     return positions
 
 
-def sweep_packed(packed, n_vars, first_pivot):
-    """Sweep a batch of symmetric matrices on their trailing pivots, in place.
-
-    The symmetric sweep operator (Dempster's, as in Goodnight 1979) on the
-    pivots ``K = first_pivot .. n_vars - 1`` of a symmetric ``M`` with leading
-    block ``U`` gives, when ``M_KK`` is negative definite (so that no pivoting is
-    needed),
-
-    ``[[M_UU - M_UK inv(M_KK) M_KU, M_UK inv(M_KK)], [., -inv(M_KK)]]``.
-
-    The E-step sweeps ``M = [[0, b'], [b, -P_mm]]`` to get
-    ``C_mm = inv(P_mm)``, ``-C_mm b`` and ``b' C_mm b`` in one pass (the
-    negative block makes ``-inv`` come out as ``+C_mm``). Only the upper
-    triangle is stored, packed with the batch axis last, and the sweep is done
-    in two halves: :func:`eliminate_packed` (which alone gives the leading
-    block and the log-determinant) then :func:`complete_sweep_packed`. The two
-    cost about 1/3 and 2/3 of the work of a Gauss-Jordan sweep; together they
-    measured 0.9x the time of the packed Gauss-Jordan sweep they replace.
-
-    Parameters
-    ----------
-    packed : ndarray of shape (n_vars * (n_vars + 1) // 2, n)
-        Upper triangles in the order of :func:`packed_positions`, batch last.
-        Overwritten by the swept matrices.
-    n_vars : int
-    first_pivot : int
-        The first swept variable; the leading block is left unswept.
-
-    Returns
-    -------
-    log_det : ndarray of shape (n,)
-        ``log det(-M_KK)`` from the pivots.
-    """
-    log_det = eliminate_packed(packed, n_vars, first_pivot)
-    complete_sweep_packed(packed, n_vars, first_pivot)
-    return log_det
-
-
 def eliminate_packed(packed, n_vars, first_pivot):
     """Eliminate a batch of symmetric matrices on their trailing pivots, in place.
 
@@ -256,9 +218,10 @@ def eliminate_packed(packed, n_vars, first_pivot):
       the pivot ``d_p`` and ``d_p`` times row ``p`` of the unit factor ``L'``;
     * entry ``(u, p)`` of a leading row holds ``(M_UK inv(L'))_up``.
 
-    :func:`complete_sweep_packed` turns this into the swept matrix. Each pivot
-    updates only the variables not yet pivoted: about 1/3 of the work of a
-    sweep, enough for the E-step's log-densities.
+    :func:`complete_sweep_packed` turns this into the swept matrix of
+    :func:`sweep_packed`. Each pivot updates only the variables not yet
+    pivoted: about 1/3 of the work of a sweep (measured 0.36-0.41x its time
+    for 2 to 16 pivots), which is all the E-step's log-densities need.
 
     Parameters
     ----------
@@ -359,3 +322,66 @@ def complete_sweep_packed(packed, n_vars, first_pivot, *, leading_only=False):
         else:
             np.divide(-1.0, pivot, out=packed[start - 1])
         np.negative(w_p, out=packed[start : start + width])
+
+
+def sweep_packed(packed, n_vars, first_pivot):
+    """Sweep a batch of symmetric matrices on their trailing pivots, in place.
+
+    The symmetric sweep operator (Dempster's, as in Goodnight 1979) on the
+    pivots ``K = first_pivot .. n_vars - 1`` of a symmetric ``M`` with leading
+    block ``U`` gives, when ``M_KK`` is negative definite (so that no pivoting is
+    needed),
+
+    ``[[M_UU - M_UK inv(M_KK) M_KU, M_UK inv(M_KK)], [., -inv(M_KK)]]``.
+
+    The E-step sweeps ``M = [[0, b'], [b, -P_mm]]`` to get
+    ``C_mm = inv(P_mm)``, ``-C_mm b`` and ``b' C_mm b`` in one pass (the
+    negative block makes ``-inv`` come out as ``+C_mm``). Only the upper
+    triangle is stored and updated, packed with the batch axis last, so each
+    pivot is one vectorised rank-one update of about half the entries of a
+    full Gauss-Jordan step (measured 1.1-3x faster than the full sweep on the
+    E-step's blocks, and it never writes a full-size temporary).
+
+    :func:`eliminate_packed` followed by :func:`complete_sweep_packed` gives
+    the same result in two halves, so that the second can be run for some of
+    the matrices only; for all of them this one pass costs less (fewer NumPy
+    calls, and the batch is still in cache).
+
+    Parameters
+    ----------
+    packed : ndarray of shape (n_vars * (n_vars + 1) // 2, n)
+        Upper triangles in the order of :func:`packed_positions`, batch last.
+        Overwritten by the swept matrices.
+    n_vars : int
+    first_pivot : int
+        The first swept variable; the leading block is left unswept.
+
+    Returns
+    -------
+    log_det : ndarray of shape (n,)
+        ``log det(-M_KK)`` from the pivots.
+    """
+    positions = packed_positions(n_vars)
+    n = packed.shape[1]
+    log_det = np.zeros(n)
+    column = np.empty((n_vars, n))  # column p of the current matrix
+    scaled = np.empty((n_vars, n))  # the same divided by the pivot
+    update = np.empty((n_vars, n))
+    for p in range(first_pivot, n_vars):
+        # mode="clip" skips the bounds check that would buffer ``out``.
+        np.take(packed, positions[p], axis=0, out=column, mode="clip")
+        pivot = column[p]  # (n,), negative
+        log_det += np.log(-pivot)
+        np.divide(column, pivot, out=scaled)
+        for i in range(n_vars):
+            if i == p:
+                continue
+            # Row i's stored run (i, i..n_vars-1) minus column_i column_j / pivot;
+            # its entry (i, p) is overwritten below.
+            start, width = positions[i, i], n_vars - i
+            np.multiply(scaled[i], column[i:], out=update[:width])
+            row = packed[start : start + width]
+            np.subtract(row, update[:width], out=row)
+        np.divide(-1.0, pivot, out=scaled[p])
+        packed[positions[p]] = scaled
+    return log_det

@@ -254,6 +254,44 @@ def test_e_step_skips_negligible_pairs_only_below_rounding(
     assert_allclose(stats.s2, expected_s2, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_sweeping_at_once_equals_completing_later(
+    covariance_type, global_random_seed, monkeypatch
+):
+    """Both ways of reducing the missing blocks give the same E-step.
+
+    ``_SweepPolicy`` sweeps a chunk's blocks in one pass when most pairs were
+    kept in the previous chunk, else eliminates them and completes the kept
+    pairs later. Forced either way over many small chunks, the statistics
+    agree to rounding and with the oracle.
+    """
+    monkeypatch.setattr(
+        _patterns, "_ROW_ELEMENTS", 16 * (N_COMPONENTS * N_FEATURES + 1)
+    )
+    params, X, model, data = _setup(global_random_seed, covariance_type)
+    oracle = _naive_e_step(params, X)
+    reduce_blocks, swept_now = _gaussian._reduce_blocks, []
+
+    def spy(*args):
+        swept_now.append(args[-1])
+        return reduce_blocks(*args)
+
+    monkeypatch.setattr(_gaussian, "_reduce_blocks", spy)
+    results = {}
+    for threshold in (-1.0, 2.0):  # sweep from the second chunk on / never
+        monkeypatch.setattr(_gaussian, "_SWEEP_ABOVE", threshold)
+        swept_now.clear()
+        results[threshold] = model.e_step(params, data)
+        assert any(swept_now) == (threshold < 0) and not all(swept_now)
+    swept, completed = results[-1.0], results[2.0]
+    assert_allclose(swept.log_likelihood, completed.log_likelihood, rtol=1e-14, atol=0)
+    assert_allclose(swept.s1, completed.s1, rtol=1e-12, atol=1e-13)
+    assert_allclose(swept.s2, completed.s2, rtol=1e-12, atol=1e-13)
+    for stats in (swept, completed):
+        assert_allclose(stats.s1, oracle["s1"], rtol=1e-10, atol=1e-10)
+        assert_allclose(stats.s2, oracle["s2"], rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_log_resp_matches_naive_oracle(covariance_type, global_random_seed):
     """Per-row log-likelihoods and log-responsibilities equal the scipy oracle."""
