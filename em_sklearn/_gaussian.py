@@ -220,8 +220,8 @@ class _ChunkTerms:
         array amortises NumPy's per-call cost (the E-step keeps about a
         quarter of the rows per component on well-separated data).
         """
-        n_missing, n_features = self._missing_cols.shape[0], self._diffs[0].shape[1]
-        n_vars = n_missing + 1
+        n_vars = self._missing_cols.shape[0] + 1
+        n_features = self._diffs[0].shape[1]
         subsets = [k for k, wanted in enumerate(rows) if wanted is not None]
         blocks = list(self._pending)
         if subsets:
@@ -246,36 +246,23 @@ class _ChunkTerms:
                 dev = np.take(self._diffs[k], wanted, axis=0)
                 missing_cols = np.take(missing_cols, wanted, axis=1)
                 block_index = np.take(block_index, wanted, axis=1) if need_cov else None
-            # Row 0 of the swept matrix is (quad, -z') with -z = x_hat_m - mu_m.
-            missing_index = missing_cols + n_features * np.arange(dev.shape[0])
-            dev.reshape(-1)[missing_index] = block[1 : n_missing + 1]
-            if need_cov:
-                out.append((dev, block[n_missing + 1 :], block_index))
-            else:
-                out.append((dev, None, None))
+            dev_m, cond_cov = _swept_parts(block, n_vars, 1, 0)
+            dev.reshape(-1)[_missing_index(missing_cols, n_features)] = dev_m
+            out.append((dev, cond_cov, block_index) if need_cov else (dev, None, None))
         return out
 
     def _finish_tied(self):
         """Complete the one sweep that 'tied' shares, for every row and component."""
         (packed,) = self._pending
-        n_vars = len(self._diffs) + self._missing_cols.shape[0]
-        complete_sweep_packed(packed, n_vars, len(self._diffs))
-        self.take_swept()
-
-    def take_swept(self):
-        """Read every row's deviations and covariances out of the swept blocks."""
-        n_missing, n_rows = self._missing_cols.shape
-        n_features = self._diffs[0].shape[1]
-        missing_index = self._missing_cols + n_features * np.arange(n_rows)
-        tied = len(self._pending) < len(self._diffs)
-        n_rhs = len(self._diffs) if tied else 1
-        starts = np.diagonal(packed_positions(n_rhs + n_missing))
+        n_components, n_features = len(self._diffs), self._diffs[0].shape[1]
+        n_vars = n_components + self._missing_cols.shape[0]
+        complete_sweep_packed(packed, n_vars, n_components)
+        missing_index = _missing_index(self._missing_cols, n_features)
         self._covs = []
         for k, diff in enumerate(self._diffs):
-            packed, i = (self._pending[0], k) if tied else (self._pending[k], 0)
-            # Row i of the swept matrix is (quad, ..., -z') with -z = x_hat_m - mu_m.
-            diff.reshape(-1)[missing_index] = packed[starts[i] + n_rhs - i : starts[i + 1]]
-            self._covs.append(packed[starts[n_rhs] :])
+            dev_m, cond_cov = _swept_parts(packed, n_vars, n_components, k)
+            diff.reshape(-1)[missing_index] = dev_m
+            self._covs.append(cond_cov)
         self._pending = None
 
 
@@ -287,16 +274,19 @@ class _SweepPolicy:
     more NumPy calls, a copy and a second pass over memory when most do
     (overlapping clusters: measured 1.07-1.14x the one-pass sweep). The share
     kept in the last chunk predicts the next one: rows are sorted by their
-    number of missing entries, not by cluster.
+    number of missing entries, not by cluster. 'tied' always sweeps at once:
+    its one block per row serves every component, so every row needs it.
     """
 
-    def __init__(self):
-        self.sweep = False
+    def __init__(self, covariance_type):
+        self.always = covariance_type == "tied"
+        self.sweep = self.always
 
     def update(self, rows, n_rows):
         """Record the rows kept per component (``_significant_rows``) in a chunk."""
-        kept = sum(n_rows if wanted is None else wanted.size for wanted in rows)
-        self.sweep = kept > _SWEEP_ABOVE * len(rows) * n_rows
+        if not self.always:
+            kept = sum(n_rows if wanted is None else wanted.size for wanted in rows)
+            self.sweep = kept > _SWEEP_ABOVE * len(rows) * n_rows
 
 
 def _reduce_blocks(neg_prec, block_index, ys, missing_index, sweep):
@@ -416,8 +406,7 @@ def _full_chunk_terms(X0, chunk, params, constants, sweep=False):
         )
     if n_missing:
         cols_t = np.ascontiguousarray(chunk.missing_cols.T)  # (s, n_rows)
-        # Flat index of each missing entry in the chunk's (n_rows, n_features) arrays.
-        missing_index = cols_t + n_features * np.arange(n_rows)  # (s, n_rows)
+        missing_index = _missing_index(cols_t, n_features)  # (s, n_rows)
         rows, cols = np.triu_indices(n_missing)
         # Flat index of each row's packed missing block in a (d, d) matrix.
         block_cols = cols_t[:, :1] if chunk.shared else cols_t
@@ -430,37 +419,46 @@ def _full_chunk_terms(X0, chunk, params, constants, sweep=False):
             diff.reshape(-1)[missing_index] = 0.0
         diffs.append(diff)
         ys.append(diff @ (precisions if tied else precisions[k]))
-    quads = [np.einsum("ij,ij->i", diff, y) for diff, y in zip(diffs, ys)]
-    log_dets = list(log_det_chol)
-    covs = pending = None
-    if n_missing and chunk.shared:
-        # One block for every row: invert it once, then one product per component.
-        covs = []
-        for k in range(n_components):
+    log_prob = np.empty((n_rows, n_components))
+    shared, per_row = n_missing and chunk.shared, n_missing and not chunk.shared
+    covs = [] if shared or (per_row and sweep) else None
+    pending = [] if per_row and not sweep else None
+    for k in range(n_components):
+        # One component at a time, so that its arrays are still in cache.
+        diff, y = diffs[k], ys[k]
+        quad = np.einsum("ij,ij->i", diff, y)
+        log_det = log_det_chol[k]
+        if shared:
+            # One block for every row: invert it once, then one product.
             cond_cov = np.take(-(precisions if tied else precisions[k]), block_index)
             log_det_mm = sweep_packed(cond_cov, n_missing, 0)  # cond_cov: (n_tri, 1)
-            b = np.take(ys[k], missing_index)  # (s, n_rows)
+            b = np.take(y, missing_index)  # (s, n_rows)
             z = cond_cov[packed_positions(n_missing), 0] @ b
-            quads[k] -= np.einsum("ij,ij->j", b, z)
-            log_dets[k] -= 0.5 * log_det_mm
-            diffs[k].reshape(-1)[missing_index] = -z
+            quad -= np.einsum("ij,ij->j", b, z)
+            diff.reshape(-1)[missing_index] = -z
             covs.append(cond_cov)
-    elif n_missing:
-        neg_precs = [-precisions] if tied else -precisions
-        ys_per_sweep = [ys] if tied else [[y] for y in ys]
-        reduced = [
-            _reduce_blocks(neg_prec, block_index, ys_k, missing_index, sweep)
-            for neg_prec, ys_k in zip(neg_precs, ys_per_sweep)
-        ]
-        pending = [packed for packed, _, _ in reduced]
-        for k in range(n_components):
-            _, quads_m, log_det_mm = reduced[0 if tied else k]
-            quads[k] -= quads_m[k if tied else 0]
-            log_dets[k] = log_dets[k] - 0.5 * log_det_mm
-    log_prob = np.empty((n_rows, n_components))
-    for k in range(n_components):
-        log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quads[k]) + log_dets[k]
-    terms = _ChunkTerms(
+        elif per_row:
+            if k == 0 or not tied:  # 'tied': one reduction for every component
+                packed, quads_m, log_det_mm = _reduce_blocks(
+                    -(precisions if tied else precisions[k]),
+                    block_index,
+                    ys if tied else [y],
+                    missing_index,
+                    sweep,
+                )
+            rhs = k if tied else 0
+            quad -= quads_m[rhs]
+            if sweep:
+                n_rhs = n_components if tied else 1
+                dev_m, cond_cov = _swept_parts(packed, n_rhs + n_missing, n_rhs, rhs)
+                diff.reshape(-1)[missing_index] = dev_m
+                covs.append(cond_cov)
+            elif k == 0 or not tied:
+                pending.append(packed)
+        if n_missing:
+            log_det = log_det - 0.5 * log_det_mm
+        log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quad) + log_det
+    return _ChunkTerms(
         log_prob,
         diffs,
         covs,
@@ -468,11 +466,39 @@ def _full_chunk_terms(X0, chunk, params, constants, sweep=False):
         pending,
         cols_t if pending is not None else None,
     )
-    if sweep and pending is not None:
-        terms.take_swept()
-    return terms
 
 
+def _missing_index(missing_cols, n_features):
+    """Flat index of each missing entry in a (n_rows, n_features) array.
+
+    Parameters
+    ----------
+    missing_cols : ndarray of shape (s, n_rows)
+        Each row's missing columns, transposed.
+    n_features : int
+
+    Returns
+    -------
+    missing_index : ndarray of shape (s, n_rows)
+    """
+    return missing_cols + n_features * np.arange(missing_cols.shape[1])
+
+
+def _swept_parts(packed, n_vars, n_rhs, rhs):
+    """Read one right-hand side's ``-z = x_hat_m - mu_m``, and ``C_mm``, from swept blocks.
+
+    Row ``rhs`` of the swept ``[[0, B'], [B, -P_mm]]`` (``n_rhs`` leading
+    variables, ``n_vars`` in all) is ``(quad, ..., -z')``; its trailing block
+    is ``C_mm``.
+
+    Returns
+    -------
+    dev_m : ndarray of shape (s, n_rows)
+    cond_cov : ndarray of shape (n_tri, n_rows)
+        Views of ``packed``.
+    """
+    starts = np.diagonal(packed_positions(n_vars))
+    return packed[starts[rhs] + n_rhs - rhs : starts[rhs + 1]], packed[starts[n_rhs] :]
 def _diag_chunk_terms(X0, observed, params):
     """Compute a chunk's terms for 'diag' and 'spherical' covariances.
 
@@ -552,7 +578,7 @@ class GaussianMixtureModel:
         if full:
             # sum_i r_ik C_ik, upper triangles only (C_ik is packed that way).
             cond_scatter = np.zeros((n_components, n_features, n_features))
-        policy = _SweepPolicy()
+        policy = _SweepPolicy(self.covariance_type)
         for chunk, terms in self._iter_terms(params, data, policy):
             log_prob_norm, resp = _responsibilities(
                 terms.log_prob, params.weights, chunk.n_missing == n_features
