@@ -407,7 +407,7 @@ def _full_chunk_terms(X0, chunk, params, constants, sweep=False):
             (rows * n_features + cols)[:, None],
         )
     if n_missing:
-        cols_t = np.ascontiguousarray(chunk.missing_cols.T)  # (s, n_rows)
+        cols_t = np.ascontiguousarray(chunk.missing_cols.T, dtype=np.intp)  # (s, n_rows)
         missing_index = _missing_index(cols_t, n_features)  # (s, n_rows)
         rows, cols = np.triu_indices(n_missing)
         # Flat index of each row's packed missing block in a (d, d) matrix.

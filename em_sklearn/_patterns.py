@@ -31,7 +31,8 @@ class Chunk:
     rows : ndarray of shape (n_rows,)
         The same rows' indices in the caller's data.
     missing_cols : ndarray of shape (n_rows, n_missing)
-        Sorted indices of each row's missing columns.
+        Sorted indices of each row's missing columns, in the smallest unsigned
+        integer type that holds them (widen before arithmetic).
     shared : bool
         True when every row of the chunk has the same missing columns.
     """
@@ -166,7 +167,9 @@ def prepare_missing_data(X, n_components, sample_weight=None):
         # zero them in X and read their columns (7x faster than 2-D np.nonzero).
         flat = np.flatnonzero(missing_mask[lo:hi])
         np.put(X_sorted[lo:hi], flat, 0.0)  # a contiguous view: written through
-        cols = (flat % n_features).reshape(hi - lo, s)
+        # Stored in the smallest integer type (1 byte up to 256 columns: it
+        # was a fifth of the prepared data at 20% missing); widened per chunk.
+        cols = (flat % n_features).reshape(hi - lo, s).astype(np.min_scalar_type(n_features))
         # Packed upper triangle of the swept (s + 1, s + 1) matrix.
         block_budget = _BLOCK_ELEMENTS // (1 if shared else (s + 1) * (s + 2) // 2)
         step = max(64, min(block_budget, row_budget))
