@@ -328,9 +328,10 @@ def bench_threads(args, n=100_000, d=20, k=5):
     best = {(threads, m): np.inf for threads in (1, 2) for m in args.iters}
     for _ in range(4 * args.repeat + 1):
         for threads, m in best:
+            estimator = EMClusterer(k, max_iter=m, tol=0, **init)
             with threadpoolctl.threadpool_limits(threads):
-                fit = EMClusterer(k, max_iter=m, tol=0, **init)
-                best[threads, m] = min(best[threads, m], best_time(lambda: fit.fit(X), 1))
+                seconds = best_time(lambda est=estimator: est.fit(X), 1)
+            best[threads, m] = min(best[threads, m], seconds)
     m1, m2 = args.iters
     times = {t: (best[t, m2] - best[t, m1]) / (m2 - m1) for t in (1, 2)}
     return [

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._linalg import (
+    complete_sweep_packed,
     compute_covariances,
     compute_log_det_cholesky,
     compute_precision_cholesky,
     compute_precisions,
-    complete_sweep_packed,
     eliminate_packed,
     packed_positions,
     sweep_packed,
@@ -122,10 +122,11 @@ class _ChunkTerms:
 
     ``log_prob`` (n_rows, n_components), the observed-marginal log-densities,
     is computed at once. Each component's deviations and conditional
-    covariances are finished on request by :meth:`moments`, for all rows or a
-    subset: for 'full' the missing blocks are only eliminated up front
-    (:func:`eliminate_packed`, enough for the densities) and the rest of the
-    sweep runs only for the rows asked for.
+    covariances are read by :meth:`moments`, for all rows or a subset. Unless
+    the chunk was swept at once, the missing blocks of 'full' and 'tied' are
+    only eliminated up front (:func:`eliminate_packed`, enough for the
+    densities) and the rest of the sweep runs in :meth:`moments`, for 'full'
+    only for the rows asked for.
 
     Parameters
     ----------
@@ -143,7 +144,7 @@ class _ChunkTerms:
         Flat index of each packed entry in a (d, d) matrix (always in its
         upper triangle, missing columns being sorted).
     pending : list over components of ndarray, or None
-        Eliminated ``[[0, B'], [B, -P_mm]]`` (see ``_eliminate_blocks``) whose
+        Eliminated ``[[0, B'], [B, -P_mm]]`` (see ``_reduce_blocks``) whose
         sweep is still to be completed; for 'tied' one array (with one
         right-hand side per component) shared by every component.
     missing_cols : ndarray of shape (s, n_rows), or None
@@ -200,7 +201,9 @@ class _ChunkTerms:
             return self._finish(rows, need_cov)
         out = []
         for k, wanted in enumerate(rows):
-            dev = self._diffs[k] if wanted is None else np.take(self._diffs[k], wanted, axis=0)
+            dev = self._diffs[k]
+            if wanted is not None:
+                dev = np.take(dev, wanted, axis=0)
             if self._covs is None or not need_cov:
                 out.append((dev, None, None))
                 continue
@@ -240,7 +243,7 @@ class _ChunkTerms:
                 complete_sweep_packed(blocks[k], n_vars, 1, leading_only=not need_cov)
         self._pending = None  # completed in place or copied: only once
         out = []
-        for k, (wanted, block) in enumerate(zip(rows, blocks)):
+        for k, (wanted, block) in enumerate(zip(rows, blocks, strict=True)):
             missing_cols, block_index = self._missing_cols, self._block_index
             if wanted is None:
                 dev = self._diffs[k]
@@ -407,12 +410,14 @@ def _full_chunk_terms(X0, chunk, params, constants, sweep=False):
             (rows * n_features + cols)[:, None],
         )
     if n_missing:
-        cols_t = np.ascontiguousarray(chunk.missing_cols.T, dtype=np.intp)  # (s, n_rows)
+        # (s, n_rows), widened from the stored small integer type.
+        cols_t = np.ascontiguousarray(chunk.missing_cols.T, dtype=np.intp)
         missing_index = _missing_index(cols_t, n_features)  # (s, n_rows)
         rows, cols = np.triu_indices(n_missing)
         # Flat index of each row's packed missing block in a (d, d) matrix.
         block_cols = cols_t[:, :1] if chunk.shared else cols_t
-        block_index = block_cols[rows] * n_features + block_cols[cols]  # (n_tri, n_rows or 1)
+        # (n_tri, n_rows or 1)
+        block_index = block_cols[rows] * n_features + block_cols[cols]
     diffs, ys = [], []
     for k in range(n_components):
         diff = X0 - constants.mean_rows[k, :n_rows]  # (n_rows, n_features), contiguous
@@ -432,8 +437,10 @@ def _full_chunk_terms(X0, chunk, params, constants, sweep=False):
         log_det = log_det_chol[k]
         if shared:
             # One block for every row: invert it once, then one product.
-            cond_cov = np.take(-(precisions if tied else precisions[k]), block_index)
-            log_det_mm = sweep_packed(cond_cov, n_missing, 0)  # cond_cov: (n_tri, 1)
+            if k == 0 or not tied:
+                neg_prec = -(precisions if tied else precisions[k])
+                cond_cov = np.take(neg_prec, block_index)  # (n_tri, 1)
+                log_det_mm = sweep_packed(cond_cov, n_missing, 0)
             b = np.take(y, missing_index)  # (s, n_rows)
             z = cond_cov[packed_positions(n_missing), 0] @ b
             quad -= np.einsum("ij,ij->j", b, z)
@@ -487,7 +494,7 @@ def _missing_index(missing_cols, n_features):
 
 
 def _swept_parts(packed, n_vars, n_rhs, rhs):
-    """Read one right-hand side's ``-z = x_hat_m - mu_m``, and ``C_mm``, from swept blocks.
+    """Read ``-z = x_hat_m - mu_m`` of one right-hand side and ``C_mm`` from swept blocks.
 
     Row ``rhs`` of the swept ``[[0, B'], [B, -P_mm]]`` (``n_rhs`` leading
     variables, ``n_vars`` in all) is ``(quad, ..., -z')``; its trailing block
@@ -501,6 +508,8 @@ def _swept_parts(packed, n_vars, n_rhs, rhs):
     """
     starts = np.diagonal(packed_positions(n_vars))
     return packed[starts[rhs] + n_rhs - rhs : starts[rhs + 1]], packed[starts[n_rhs] :]
+
+
 def _diag_chunk_terms(X0, observed, params):
     """Compute a chunk's terms for 'diag' and 'spherical' covariances.
 
@@ -595,7 +604,7 @@ class GaussianMixtureModel:
                 resp *= weights[:, None]
             nk_chunk = resp.sum(axis=0)
             nk += nk_chunk
-            rows = [_significant_rows(resp[:, k], nk_chunk[k]) for k in range(n_components)]
+            rows = [_significant_rows(r, total) for r, total in zip(resp.T, nk_chunk, strict=True)]
             if chunk.n_missing and not chunk.shared:
                 policy.update(rows, len(resp))
             moments = terms.moments(rows, need_cov=full)
@@ -794,7 +803,7 @@ class GaussianMixtureModel:
             noise = np.empty((n_rows, n_missing))
             drawn = [np.flatnonzero(component == k) for k in range(n_components)]
             moments = terms.moments(drawn, need_cov=full)
-            for k, (rows, (dev, cond_cov, _)) in enumerate(zip(drawn, moments)):
+            for k, (rows, (dev, cond_cov, _)) in enumerate(zip(drawn, moments, strict=True)):
                 if not rows.size:
                     continue
                 x[rows] = params.means[k] + dev
@@ -926,4 +935,5 @@ def _scatter_block(block_index, r, cond_cov, out):
         out[block_index[:, 0]] += cond_cov[:, 0] * r.sum()
         return
     # One bincount over shared indices replaces a scatter-add per row.
-    out += np.bincount(block_index.ravel(), weights=(cond_cov * r).ravel(), minlength=out.size)
+    weights = (cond_cov * r).ravel()
+    out += np.bincount(block_index.ravel(), weights=weights, minlength=out.size)

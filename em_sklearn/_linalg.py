@@ -300,7 +300,8 @@ def complete_sweep_packed(packed, n_vars, first_pivot, *, leading_only=False):
             at = positions[u, p]
             packed[at] /= pivot
             if width:
-                packed[at] -= np.einsum("in,in->n", v_p, packed[at + 1 : at + 1 + width])
+                trail = packed[at + 1 : at + 1 + width]  # (u, >p)
+                packed[at] -= np.einsum("in,in->n", v_p, trail)
         if leading_only:
             continue
         # w = (-C_>p) v_p, the stored (negated) trailing block times v_p: row j
@@ -318,7 +319,8 @@ def complete_sweep_packed(packed, n_vars, first_pivot, *, leading_only=False):
                 w_p[j] += np.einsum("in,in->n", run[1:], v_p[j + 1 :])
         # Stored: -C_pp = w . v_p - 1 / d_p and -C_p,>p = -w.
         if width:
-            np.subtract(np.einsum("in,in->n", w_p, v_p), 1.0 / pivot, out=packed[start - 1])
+            w_dot_v = np.einsum("in,in->n", w_p, v_p)
+            np.subtract(w_dot_v, 1.0 / pivot, out=packed[start - 1])
         else:
             np.divide(-1.0, pivot, out=packed[start - 1])
         np.negative(w_p, out=packed[start : start + width])

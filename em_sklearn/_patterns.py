@@ -169,7 +169,8 @@ def prepare_missing_data(X, n_components, sample_weight=None):
         np.put(X_sorted[lo:hi], flat, 0.0)  # a contiguous view: written through
         # Stored in the smallest integer type (1 byte up to 256 columns: it
         # was a fifth of the prepared data at 20% missing); widened per chunk.
-        cols = (flat % n_features).reshape(hi - lo, s).astype(np.min_scalar_type(n_features))
+        cols = (flat % n_features).astype(np.min_scalar_type(n_features))
+        cols = cols.reshape(hi - lo, s)
         # Packed upper triangle of the swept (s + 1, s + 1) matrix.
         block_budget = _BLOCK_ELEMENTS // (1 if shared else (s + 1) * (s + 2) // 2)
         step = max(64, min(block_budget, row_budget))

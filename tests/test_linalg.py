@@ -41,10 +41,19 @@ def _unpack(packed, n_vars):
 
 def _swept(M, n_lead):
     """The dense sweep on the trailing block: the formula of sweep_packed's docstring."""
-    M_UU, M_UK, M_KK = M[:, :n_lead, :n_lead], M[:, :n_lead, n_lead:], M[:, n_lead:, n_lead:]
+    M_UU, M_UK, M_KK = (
+        M[:, :n_lead, :n_lead],
+        M[:, :n_lead, n_lead:],
+        M[:, n_lead:, n_lead:],
+    )
     inv_KK = np.linalg.inv(M_KK)
     gain = M_UK @ inv_KK
-    return np.block([[M_UU - gain @ np.swapaxes(M_UK, 1, 2), gain], [np.swapaxes(gain, 1, 2), -inv_KK]])
+    return np.block(
+        [
+            [M_UU - gain @ np.swapaxes(M_UK, 1, 2), gain],
+            [np.swapaxes(gain, 1, 2), -inv_KK],
+        ]
+    )
 
 
 @pytest.mark.parametrize("n_lead", [0, 1, 3])
@@ -63,7 +72,9 @@ def test_sweep_packed_matches_block_formula(n_lead, n_pivots, global_random_seed
 
 @pytest.mark.parametrize("n_lead", [0, 1, 3])
 @pytest.mark.parametrize("n_pivots", [1, 2, 7])
-def test_eliminate_packed_gives_schur_complement_and_log_det(n_lead, n_pivots, global_random_seed):
+def test_eliminate_packed_gives_schur_complement_and_log_det(
+    n_lead, n_pivots, global_random_seed
+):
     """After elimination alone the leading block and log-determinant are final."""
     rng = np.random.default_rng(global_random_seed)
     M = _random_batch(rng, n_lead, n_pivots)
@@ -73,12 +84,17 @@ def test_eliminate_packed_gives_schur_complement_and_log_det(n_lead, n_pivots, g
     expected = _swept(M, n_lead)
     eliminated = _unpack(packed, n_vars)
     assert_allclose(
-        eliminated[:, :n_lead, :n_lead], expected[:, :n_lead, :n_lead], rtol=1e-10, atol=1e-12
+        eliminated[:, :n_lead, :n_lead],
+        expected[:, :n_lead, :n_lead],
+        rtol=1e-10,
+        atol=1e-12,
     )
     # The pivots are those of LDL' of M_KK: their product is det(M_KK).
     pivots = np.diagonal(eliminated[:, n_lead:, n_lead:], axis1=1, axis2=2)
     assert np.all(pivots < 0)
-    assert_allclose(log_det, np.linalg.slogdet(-M[:, n_lead:, n_lead:])[1], rtol=1e-12, atol=1e-12)
+    assert_allclose(
+        log_det, np.linalg.slogdet(-M[:, n_lead:, n_lead:])[1], rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("n_lead", [1, 3])
@@ -96,7 +112,10 @@ def test_complete_leading_only_gives_the_solutions(n_lead, global_random_seed):
     assert_allclose(result[:, :n_lead], expected[:, :n_lead], rtol=1e-10, atol=1e-12)
     # The pivot block keeps its eliminated values.
     assert_allclose(
-        _unpack(before, n_vars)[:, n_lead:, n_lead:], result[:, n_lead:, n_lead:], rtol=0, atol=0
+        _unpack(before, n_vars)[:, n_lead:, n_lead:],
+        result[:, n_lead:, n_lead:],
+        rtol=0,
+        atol=0,
     )
 
 
