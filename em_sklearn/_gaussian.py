@@ -349,10 +349,10 @@ def _reduce_blocks(neg_prec, block_index, ys, missing_index, sweep):
 
 @dataclass(frozen=True)
 class _PassConstants:
-    """What every chunk of one pass over the data shares ('full' and 'tied').
+    """What every chunk of one pass over the data shares.
 
-    precisions : (n_components, n_features, n_features), or (n_features,
-        n_features) for 'tied'.
+    precisions : ``GaussianParams.precisions``: (n_components, n_features,
+        n_features), or (n_features, n_features) for 'tied'.
     log_det_chol : (n_components,) ``compute_log_det_cholesky`` of each component.
     mean_rows : (n_components, max_rows, n_features) each component's mean
         repeated on every row, so that ``X0 - mean_rows[k, :n_rows]`` is one
@@ -513,26 +513,39 @@ def _swept_parts(packed, n_vars, n_rhs, rhs):
     return packed[starts[rhs] + n_rhs - rhs : starts[rhs + 1]], packed[starts[n_rhs] :]
 
 
-def _diag_chunk_terms(X0, observed, params):
+def _diag_chunk_terms(X0, chunk, params, constants):
     """Compute a chunk's terms for 'diag' and 'spherical' covariances.
 
     The observed-marginal density is the product over observed entries;
-    missing entries have deviation 0 (``x_hat = mu``).
+    missing entries have deviation 0 (``x_hat = mu``). Every row of a chunk
+    has the same number of missing entries, and the log-determinant of its
+    observed variances is the full one less that of the missing entries.
     """
     n_rows, n_features = X0.shape
-    means = params.means
-    n_components = means.shape[0]
+    n_missing = chunk.n_missing
+    n_components = params.means.shape[0]
     prec_chol = np.broadcast_to(
         params.precisions_cholesky.reshape(n_components, -1), (n_components, n_features)
     )
+    if n_missing:
+        cols_t = np.ascontiguousarray(chunk.missing_cols.T, dtype=np.intp)  # (s, n_rows)
+        missing_index = _missing_index(cols_t, n_features)
+        if n_missing == n_features:
+            log_det = np.zeros((n_components, 1))  # nothing observed: exactly 0
+        else:
+            log_prec = np.log(prec_chol)
+            missing_log_det = np.take(log_prec, cols_t, axis=1).sum(axis=1)  # (K, n_rows)
+            log_det = constants.log_det_chol[:, None] - missing_log_det
+    else:
+        log_det = constants.log_det_chol[:, None]
     log_prob = np.empty((n_rows, n_components))
-    n_observed = observed.sum(axis=1)
-    log_det = observed @ np.log(prec_chol).T  # (n_rows, n_components)
     devs = []
     for k in range(n_components):
-        diff = (X0 - means[k]) * observed  # (n_rows, n_features), 0 where missing
+        diff = X0 - constants.mean_rows[k, :n_rows]  # (n_rows, n_features), contiguous
+        if n_missing:
+            diff.reshape(-1)[missing_index] = 0.0
         quad = (diff * diff) @ (prec_chol[k] ** 2)
-        log_prob[:, k] = -0.5 * (n_observed * _LOG_2PI + quad) + log_det[:, k]
+        log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quad) + log_det[k]
         devs.append(diff)
     return _ChunkTerms(log_prob, devs)
 
@@ -622,7 +635,7 @@ class GaussianMixtureModel:
                     s2[k] += r @ (dev * dev)
                 if cond_cov is not None:
                     _scatter_block(block_index, r, cond_cov, cond_scatter[k])
-            if not full:
+            if not full and chunk.n_missing:
                 # Missing entries add their conditional variance S_kjj.
                 variances = np.broadcast_to(
                     params.covariances.reshape(n_components, -1), (n_components, n_features)
@@ -834,8 +847,7 @@ class GaussianMixtureModel:
         eliminated, and completed when the moments are asked for.
         """
         full = self.covariance_type in ("full", "tied")
-        if full:
-            constants = _PassConstants.of(params, data)
+        constants = _PassConstants.of(params, data)
         for chunk in data.chunks:
             X0 = data.X[chunk.start : chunk.stop]
             if full:
@@ -843,8 +855,7 @@ class GaussianMixtureModel:
                     X0, chunk, params, constants, policy is not None and policy.sweep
                 )
             else:
-                observed = ~data.missing_mask[chunk.start : chunk.stop]
-                terms = _diag_chunk_terms(X0, observed, params)
+                terms = _diag_chunk_terms(X0, chunk, params, constants)
             yield chunk, terms
 
 
