@@ -413,9 +413,7 @@ def _full_chunk_terms(X0, chunk, params, constants, sweep=False):
             (rows * n_features + cols)[:, None],
         )
     if n_missing:
-        # (s, n_rows), widened from the stored small integer type.
-        cols_t = np.ascontiguousarray(chunk.missing_cols.T, dtype=np.intp)
-        missing_index = _missing_index(cols_t, n_features)  # (s, n_rows)
+        cols_t, missing_index = _chunk_missing(chunk, n_features)
         rows, cols = np.triu_indices(n_missing)
         # Flat index of each row's packed missing block in a (d, d) matrix.
         block_cols = cols_t[:, :1] if chunk.shared else cols_t
@@ -480,6 +478,20 @@ def _full_chunk_terms(X0, chunk, params, constants, sweep=False):
     )
 
 
+def _chunk_missing(chunk, n_features):
+    """Return a chunk's missing columns, transposed and widened, and their flat index.
+
+    Returns
+    -------
+    cols_t : ndarray of shape (s, n_rows), intp
+        (``Chunk.missing_cols`` is stored in a small integer type.)
+    missing_index : ndarray of shape (s, n_rows)
+        See :func:`_missing_index`.
+    """
+    cols_t = np.ascontiguousarray(chunk.missing_cols.T, dtype=np.intp)
+    return cols_t, _missing_index(cols_t, n_features)
+
+
 def _missing_index(missing_cols, n_features):
     """Flat index of each missing entry in a (n_rows, n_features) array.
 
@@ -497,7 +509,7 @@ def _missing_index(missing_cols, n_features):
 
 
 def _swept_parts(packed, n_vars, n_rhs, rhs):
-    """Read ``-z = x_hat_m - mu_m`` of one right-hand side and ``C_mm`` from swept blocks.
+    """Read one right-hand side's ``-z = x_hat_m - mu_m``, and ``C_mm``, when swept.
 
     Row ``rhs`` of the swept ``[[0, B'], [B, -P_mm]]`` (``n_rhs`` leading
     variables, ``n_vars`` in all) is ``(quad, ..., -z')``; its trailing block
@@ -528,14 +540,13 @@ def _diag_chunk_terms(X0, chunk, params, constants):
         params.precisions_cholesky.reshape(n_components, -1), (n_components, n_features)
     )
     if n_missing:
-        cols_t = np.ascontiguousarray(chunk.missing_cols.T, dtype=np.intp)  # (s, n_rows)
-        missing_index = _missing_index(cols_t, n_features)
+        cols_t, missing_index = _chunk_missing(chunk, n_features)
         if n_missing == n_features:
             log_det = np.zeros((n_components, 1))  # nothing observed: exactly 0
         else:
             log_prec = np.log(prec_chol)
-            missing_log_det = np.take(log_prec, cols_t, axis=1).sum(axis=1)  # (K, n_rows)
-            log_det = constants.log_det_chol[:, None] - missing_log_det
+            missing_log_det = np.take(log_prec, cols_t, axis=1).sum(axis=1)
+            log_det = constants.log_det_chol[:, None] - missing_log_det  # (K, n_rows)
     else:
         log_det = constants.log_det_chol[:, None]
     log_prob = np.empty((n_rows, n_components))
@@ -545,7 +556,8 @@ def _diag_chunk_terms(X0, chunk, params, constants):
         if n_missing:
             diff.reshape(-1)[missing_index] = 0.0
         quad = (diff * diff) @ (prec_chol[k] ** 2)
-        log_prob[:, k] = -0.5 * ((n_features - n_missing) * _LOG_2PI + quad) + log_det[k]
+        n_observed = n_features - n_missing
+        log_prob[:, k] = -0.5 * (n_observed * _LOG_2PI + quad) + log_det[k]
         devs.append(diff)
     return _ChunkTerms(log_prob, devs)
 
@@ -620,7 +632,10 @@ class GaussianMixtureModel:
                 resp *= weights[:, None]
             nk_chunk = resp.sum(axis=0)
             nk += nk_chunk
-            rows = [_significant_rows(r, total) for r, total in zip(resp.T, nk_chunk, strict=True)]
+            rows = [
+                _significant_rows(r, total)
+                for r, total in zip(resp.T, nk_chunk, strict=True)
+            ]
             if chunk.n_missing and not chunk.shared:
                 policy.update(rows, len(resp))
             moments = terms.moments(rows, need_cov=full)
@@ -819,7 +834,8 @@ class GaussianMixtureModel:
             noise = np.empty((n_rows, n_missing))
             drawn = [np.flatnonzero(component == k) for k in range(n_components)]
             moments = terms.moments(drawn, need_cov=full)
-            for k, (rows, (dev, cond_cov, _)) in enumerate(zip(drawn, moments, strict=True)):
+            pairs = zip(drawn, moments, strict=True)
+            for k, (rows, (dev, cond_cov, _)) in enumerate(pairs):
                 if not rows.size:
                     continue
                 x[rows] = params.means[k] + dev

@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 
-from em_sklearn import EMClusterer
+from em_sklearn import EMClusterer, EMImputer
 from em_sklearn._linalg import COVARIANCE_TYPES
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -734,3 +734,43 @@ def test_verbose_zero_is_silent(capsys):
     rng = np.random.default_rng(0)
     EMClusterer(n_components=3, random_state=0).fit(_mcar(rng, _blobs(rng)))
     assert capsys.readouterr().out == ""
+
+
+def test_blas_is_pinned_to_one_thread_inside_fit_and_inference(monkeypatch):
+    """E-steps and inference run with one BLAS thread; the caller's limit returns.
+
+    Two OpenBLAS threads made the E-step's small products several times slower
+    on 2-core machines (benchmarks/RESULTS.md), so fits and inference pin BLAS
+    to one thread whatever the caller's threadpoolctl limit, and restore it.
+    """
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from em_sklearn._gaussian import GaussianMixtureModel
+
+    def blas_threads():
+        return [
+            info["num_threads"]
+            for info in threadpoolctl.threadpool_info()
+            if info["user_api"] == "blas"
+        ]
+
+    if not blas_threads():
+        pytest.skip("no BLAS library found by threadpoolctl")
+    seen = []
+    for method in ("e_step", "log_resp", "conditional_mean"):
+        original = getattr(GaussianMixtureModel, method)
+
+        def spy(self, *args, _original=original, **kwargs):
+            seen.append(blas_threads())
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(GaussianMixtureModel, method, spy)
+    rng = np.random.default_rng(0)
+    X = _mcar(rng, _blobs(rng))
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        EMClusterer(3, random_state=0).fit(X).predict(X)
+        EMImputer().fit(X).transform(X)
+        after = blas_threads()
+    assert len(seen) >= 4
+    assert all(threads == [1] * len(threads) for threads in seen)
+    assert after == before
