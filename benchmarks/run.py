@@ -33,7 +33,7 @@ from sklearn.mixture import GaussianMixture
 
 import em_sklearn
 from em_sklearn import EMClusterer, EMImputer
-from em_sklearn._patterns import _pattern_ids
+from em_sklearn._missing_data import _pattern_ids
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 
@@ -42,7 +42,7 @@ warnings.simplefilter("ignore", ConvergenceWarning)
 
 
 def mixture_data(n, d, k=5, seed=0):
-    """Draw ``n`` rows from a ``k``-component Gaussian mixture with correlated features."""
+    """Draw ``n`` rows from a ``k``-component Gaussian mixture, features correlated."""
     rng = np.random.default_rng(seed)
     centers = rng.normal(0, 3, (k, d))
     labels = rng.integers(0, k, n)
@@ -129,7 +129,9 @@ def bench_iteration(n, d, fractions, covariance_type, args, k=5, patterns=False)
                 f"{n_patterns:,} patterns",
                 f"{em * 1e3:.0f} ms vs {gm * 1e3:.0f} ms",
                 em / gm,
-                None if patterns else _iteration_target(n, d, fraction, covariance_type),
+                None
+                if patterns
+                else _iteration_target(n, d, fraction, covariance_type),
             )
         )
     return rows
@@ -219,7 +221,7 @@ def hald_missing():
 
 
 def mar_data(n, d, seed=0):
-    """Correlated normal data; columns 1.. missing with probability logistic(x0) (MAR)."""
+    """Correlated normal data; columns 1.. missing with prob. logistic(x0) (MAR)."""
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(d, d))
     Z = rng.multivariate_normal(np.zeros(d), A @ A.T + np.eye(d), n)
@@ -298,7 +300,8 @@ def bench_acceleration(args):
     times = {}
     for acc in (None, "squarem"):
         start = time.perf_counter()
-        fit = EMClusterer(5, tol=1e-3, max_iter=500, accelerate=acc, random_state=0).fit(X)
+        est = EMClusterer(5, tol=1e-3, max_iter=500, accelerate=acc, random_state=0)
+        fit = est.fit(X)
         times[acc] = (time.perf_counter() - start, fit.n_iter_, fit.lower_bound_)
     (t0, n0, l0), (t1, n1, l1) = times[None], times["squarem"]
     rows.append(
@@ -386,8 +389,8 @@ def machine_info(threads):
             f"- Python {platform.python_version()}, numpy {np.__version__}, "
             f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
             f"em_sklearn {em_sklearn.__version__}",
-            f"- BLAS: {', '.join(blas)}; limited to {threads} thread(s) for the timings "
-            "(threadpoolctl)",
+            f"- BLAS: {', '.join(blas)}; limited to {threads} thread(s) "
+            "for the timings (threadpoolctl)",
         ]
     )
 

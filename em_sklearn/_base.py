@@ -1,4 +1,4 @@
-"""_BaseEM: the parameters shared by both estimators and the call into the EM engine."""
+"""The estimator base: model-agnostic fitting and inference, and the Gaussian model of both estimators."""
 
 from numbers import Integral, Real
 
@@ -8,11 +8,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._em import run_em
-from ._gaussian import GaussianMixtureModel, GaussianParams
-from ._init import INIT_PARAMS, Initializer
-from ._linalg import COVARIANCE_TYPES, compute_precisions, single_blas_thread
-from ._patterns import prepare_missing_data
-from ._prior import check_prior, default_prior
+from ._gaussian import COVARIANCE_TYPES, check_prior, gaussian_mixture, prior_attribute
+from ._init import INIT_PARAMS
+from ._mixture import MixtureModel
+from ._standardize import Standardization
+from ._threads import single_blas_thread
 from ._validation import (
     Interval,
     StrOptions,
@@ -24,7 +24,229 @@ from ._validation import (
 
 
 class _BaseEM(BaseEstimator):
-    """Shared parameters, fitting and inference of the EM estimators.
+    """Fitting through the EM loop and inference calls, for any mixture model.
+
+    Knows no model family. A subclass gives the model through four hooks:
+    ``_model()`` (the model for preparing data, inference and mapping
+    parameters to fitted attributes), ``_build_model(data, **values)`` (the
+    model of a fit, built whole), ``_user_values(n_features)`` (the user's
+    checked initial values and prior) and ``_prior_attribute(model)``; and
+    the EM settings ``n_components``, ``n_init``, ``max_iter``, ``tol``,
+    ``random_state``, ``warm_start``, ``accelerate``, ``verbose`` and
+    ``verbose_interval``.
+    """
+
+    # EMImputer fits its model to standardised columns (``_standardize``).
+    _standardizes = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _model(self):
+        raise NotImplementedError
+
+    def _build_model(self, data, **values):
+        raise NotImplementedError
+
+    def _user_values(self, n_features):
+        return {}
+
+    def _prior_attribute(self, model):
+        return None
+
+    def _fit_model(self, X, sample_weight=None):
+        """Fit the mixture to ``X`` (validated, NaN for missing) and set attributes.
+
+        Rows with no observed entry carry no information about the parameters
+        (their observed-data likelihood is 1 whatever the parameters) and are
+        left out of the fit, as are rows of weight zero. ``sample_weight``
+        (checked, or None) makes a row of weight ``w`` count as ``w`` copies.
+
+        Returns
+        -------
+        data : MissingData
+            The rows the model was fitted on, prepared (in model units:
+            reusable for inference on the same rows).
+        """
+        n_features = X.shape[1]
+        informative = ~np.isnan(X).all(axis=1)
+        if sample_weight is not None:
+            informative &= sample_weight > 0
+        n_informative = int(informative.sum())
+        if n_informative < self.n_components:
+            weighted = "" if sample_weight is None else " and a positive sample_weight"
+            raise ValueError(
+                f"Expected at least n_components rows with an observed value{weighted} "
+                f"but got n_components = {self.n_components}, rows with an observed "
+                f"value{weighted} = {n_informative}. Reduce n_components or provide "
+                "more data."
+            )
+        values = self._user_values(n_features)  # checked before any work
+        if not informative.all():
+            X = X[informative]
+            sample_weight = None if sample_weight is None else sample_weight[informative]
+        if sample_weight is not None and np.all(sample_weight == 1):
+            sample_weight = None  # the unweighted fit, to the last random draw
+        data = self._model().prepare(X, sample_weight)
+        std, offset = None, 0.0
+        if self._standardizes:
+            std = Standardization.estimate(data, self.covariance_type)
+            data = std.standardize_data(data)
+            offset = self._objective_offset(std, data, values.get("prior") is not None)
+            values = std.values_to_model(values)
+        warm = None
+        if self.warm_start and hasattr(self, "converged_"):
+            params = self._fitted_params()
+            if std is not None:
+                params = std.params_to_model(params)
+            warm = (params, self.lower_bound_ + offset)
+        with single_blas_thread():
+            model = self._build_model(data, **values)
+            result = run_em(
+                model,
+                data,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=check_random_state(self.random_state),
+                warm_start=warm,
+                accelerate=self.accelerate,
+                verbose=self.verbose,
+                verbose_interval=self.verbose_interval,
+            )
+        params, prior_ = result.params, self._prior_attribute(model)
+        if std is not None:
+            params = std.params_to_original(params)
+            prior_ = std.prior_to_original(prior_)
+        for name, value in model.attributes(params).items():
+            setattr(self, name, value)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound - offset
+        self.lower_bounds_ = [bound - offset for bound in result.lower_bounds]
+        self.prior_ = prior_
+        self._standardization = std
+        return data
+
+    def _objective_offset(self, std, data, with_prior):
+        """Mean objective per row in standardised units minus in original units.
+
+        The densities of the observed entries change by ``sum_j log s_j`` over
+        each row's observed columns (averaged over the fitted rows), and with a
+        prior the parameters' density by their log-Jacobian.
+        """
+        total = data.total_weight
+        if not total:
+            return 0.0
+        observed_counts = sum(block.observed_counts() for block in data.blocks)
+        offset = float(observed_counts @ np.log(std.scale)) / total
+        if with_prior:
+            offset -= std.log_jacobian(self.n_components) / total
+        return offset
+
+    # -- inference ------------------------------------------------------------
+
+    def _fitted_params(self):
+        """The fitted parameters, read from the public attributes (original units)."""
+        return self._model().params_from_attributes(self)
+
+    def _model_data(self, X):
+        """Prepare validated model input ``X`` for inference, in model units."""
+        std = self._standardization
+        return self._model().prepare(X if std is None else std.standardize(X))
+
+    def _run_inference(self, method, X, data, *args):
+        """Run the model's inference ``method`` on ``X`` (or its prepared ``data``)."""
+        if data is None:
+            data = self._model_data(X)
+        model = self._model()
+        params = self._fitted_params()
+        if self._standardization is not None:
+            params = self._standardization.params_to_model(params)
+        with single_blas_thread():
+            return method(model, params, data, *args)
+
+    def _log_resp(self, X, data=None):
+        """Return per-row log-likelihoods and log-responsibilities of model input X.
+
+        ``data``, if given, is X already prepared (by the fit).
+        """
+        log_prob, log_resp = self._run_inference(MixtureModel.log_resp, X, data)
+        if self._standardization is not None:
+            # Density of x_o = density of its standardised value / prod_j s_j.
+            log_prob += self._standardization.log_density_offset(~np.isnan(X))
+        return log_prob, log_resp
+
+    def _impute(self, X, data=None, random_state=None):
+        """Return E[x | x_o] (or a posterior draw with ``random_state``) of model input X.
+
+        Observed entries are those of the zero-filled input; callers put the
+        original values back.
+        """
+        if random_state is None:
+            X_hat = self._run_inference(MixtureModel.conditional_mean, X, data)
+        else:
+            X_hat = self._run_inference(
+                MixtureModel.posterior_draw, X, data, random_state
+            )
+        if self._standardization is not None:
+            X_hat = self._standardization.unstandardize(X_hat)
+        return X_hat
+
+    def score_samples(self, X):
+        """Compute the observed-data log-likelihood of each sample.
+
+        Missing entries are integrated out: a row's value is the log-density of
+        its observed entries under the fitted mixture (0 for a row with nothing
+        observed).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, with NaN for missing entries.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            Log-likelihood of each sample's observed entries.
+        """
+        check_is_fitted(self)
+        X = check_X(self, X, reset=False)
+        return self._log_resp(self._model_input(X))[0]
+
+    def score(self, X, y=None):
+        """Compute the mean observed-data log-likelihood per sample.
+
+        Higher is better, so ``GridSearchCV`` can choose ``n_components`` by
+        held-out likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, with NaN for missing entries.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        log_likelihood : float
+            Mean of :meth:`score_samples`.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def _model_input(self, X):
+        """Select the columns the model was fitted on (all, for the clusterer)."""
+        return X
+
+    def _model_features(self):
+        """Which input features the model was fitted on: (n_features_in_,) bool."""
+        return np.ones(self.n_features_in_, dtype=bool)
+
+
+class _GaussianEM(_BaseEM):
+    """The Gaussian mixture of both estimators: its parameters and its model.
 
     Subclasses are thin: they validate ``X`` with :func:`check_X`, call
     :meth:`_fit_model` or one of the inference helpers, and shape the output.
@@ -86,177 +308,46 @@ class _BaseEM(BaseEstimator):
         self.accelerate = accelerate
         self.prior = prior
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
-
-    # -- fitting --------------------------------------------------------------
-
     def _model(self):
-        return GaussianMixtureModel(self.n_components, self.covariance_type, self.reg_covar)
+        return gaussian_mixture(self.n_components, self.covariance_type, self.reg_covar)
 
-    def _fit_model(self, X, sample_weight=None):
-        """Fit the mixture to ``X`` (validated, NaN for missing) and set attributes.
+    def _build_model(self, data, **values):
+        return gaussian_mixture(
+            self.n_components,
+            self.covariance_type,
+            self.reg_covar,
+            init_params=self.init_params,
+            data=data,
+            **values,
+        )
 
-        Rows with no observed entry carry no information about the parameters
-        (their observed-data likelihood is 1 whatever the parameters) and are
-        left out of the fit, as are rows of weight zero. ``sample_weight``
-        (checked, or None) makes a row of weight ``w`` count as ``w`` copies.
+    def _prior_attribute(self, model):
+        return prior_attribute(model)
 
-        Returns
-        -------
-        data : MissingData
-            The rows the model was fitted on, prepared (reusable for inference
-            on the same rows).
-        """
-        n_features = X.shape[1]
-        informative = ~np.isnan(X).all(axis=1)
-        if sample_weight is not None:
-            informative &= sample_weight > 0
-        n_informative = int(informative.sum())
-        if n_informative < self.n_components:
-            weighted = "" if sample_weight is None else " and a positive sample_weight"
-            raise ValueError(
-                f"Expected at least n_components rows with an observed value{weighted} "
-                f"but got n_components = {self.n_components}, rows with an observed "
-                f"value{weighted} = {n_informative}. Reduce n_components or provide "
-                "more data."
-            )
-        inits = self._initial_values(n_features)
-        prior_values = None  # maximum likelihood
-        if isinstance(self.prior, dict):
-            prior_values = self._prior_values(n_features)
-        elif self.prior == "default":
-            prior_values = {}  # every hyperparameter from the data
-        model = self._model()
-        model.initializer = Initializer(model, self.init_params, *inits)
-        if not informative.all():
-            X = X[informative]
-            sample_weight = None if sample_weight is None else sample_weight[informative]
-        if sample_weight is not None and np.all(sample_weight == 1):
-            sample_weight = None  # the unweighted fit, to the last random draw
-        data = prepare_missing_data(X, self.n_components, sample_weight)
-        warm = None
-        if self.warm_start and hasattr(self, "converged_"):
-            warm = (self._params(), self.lower_bound_)
-        with single_blas_thread():
-            if prior_values is not None:
-                model.prior = default_prior(
-                    prior_values, data, model, self.covariance_type
-                )
-            result = run_em(
-                model,
-                data,
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=check_random_state(self.random_state),
-                warm_start=warm,
-                accelerate=self.accelerate,
-                verbose=self.verbose,
-                verbose_interval=self.verbose_interval,
-            )
-        params = result.params
-        self.weights_ = params.weights
-        self.means_ = params.means
-        self.covariances_ = params.covariances
-        self.precisions_cholesky_ = params.precisions_cholesky
-        self.precisions_ = compute_precisions(params.precisions_cholesky, self.covariance_type)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
-        self.prior_ = None if model.prior is None else model.prior.as_dict()
-        return data
-
-    def _prior_values(self, n_features):
-        """Check the user's ``prior`` dict into the hyperparameters it gives."""
-        return check_prior(self.prior, self.covariance_type, n_features)
-
-    def _initial_values(self, n_features):
-        """Check the user's initial values into a tuple (weights, means, precisions).
+    def _user_values(self, n_features):
+        """Check the user's initial values and prior (before any work on the data).
 
         Returns
         -------
-        inits : tuple of (ndarray or None)
-            Checked copies of ``weights_init``, ``means_init`` and
-            ``precisions_init``, None where not given.
+        values : dict
+            ``weights_init``, ``means_init`` and ``precisions_init`` (checked
+            copies, None where not given) and ``prior`` (None: maximum
+            likelihood; a dict of checked hyperparameters, empty for
+            ``prior='default'``).
         """
-        return (
-            None if self.weights_init is None
+        prior = self.prior
+        if prior == "default":
+            prior = {}  # every hyperparameter from the data
+        elif prior is not None:
+            prior = check_prior(prior, self.covariance_type, n_features)
+        return {
+            "weights_init": None if self.weights_init is None
             else check_weights(self.weights_init, self.n_components),
-            None if self.means_init is None
+            "means_init": None if self.means_init is None
             else check_means(self.means_init, self.n_components, n_features),
-            None if self.precisions_init is None
+            "precisions_init": None if self.precisions_init is None
             else check_precisions(
                 self.precisions_init, self.covariance_type, self.n_components, n_features
             ),
-        )
-
-    # -- inference ------------------------------------------------------------
-
-    def _params(self):
-        return GaussianParams(
-            self.weights_, self.means_, self.covariances_,
-            self.precisions_cholesky_, self.covariance_type,
-        )
-
-    def _infer(self, method, X, *, data=None, **kwargs):
-        """Call the model's inference ``method`` ('log_resp', ...) on validated X.
-
-        ``data``, if given, is X already prepared (``prepare_missing_data``).
-        """
-        if data is None:
-            data = prepare_missing_data(X, self.n_components)
-        with single_blas_thread():
-            return getattr(self._model(), method)(self._params(), data, **kwargs)
-
-    def _log_resp(self, X):
-        """Return per-row log-likelihoods and log-responsibilities of validated X."""
-        return self._infer("log_resp", X)
-
-    def score_samples(self, X):
-        """Compute the observed-data log-likelihood of each sample.
-
-        Missing entries are integrated out: a row's value is the log-density of
-        its observed entries under the fitted mixture (0 for a row with nothing
-        observed).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data, with NaN for missing entries.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-            Log-likelihood of each sample's observed entries.
-        """
-        check_is_fitted(self)
-        X = check_X(self, X, reset=False)
-        return self._log_resp(self._model_input(X))[0]
-
-    def score(self, X, y=None):
-        """Compute the mean observed-data log-likelihood per sample.
-
-        Higher is better, so ``GridSearchCV`` can choose ``n_components`` by
-        held-out likelihood.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data, with NaN for missing entries.
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        Returns
-        -------
-        log_likelihood : float
-            Mean of :meth:`score_samples`.
-        """
-        return float(np.mean(self.score_samples(X)))
-
-    def _model_input(self, X):
-        """Select the columns the model was fitted on (all, for the clusterer)."""
-        return X
+            "prior": prior,
+        }

@@ -7,11 +7,11 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transfor
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseEM
+from ._base import _GaussianEM
 from ._validation import _fit_context, check_no_empty_columns, check_sample_weight, check_X
 
 
-class EMClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, _BaseEM):
+class EMClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, _GaussianEM):
     """Gaussian mixture clustering of data with missing values, fitted by EM.
 
     What :class:`~sklearn.mixture.GaussianMixture` would be if it understood
@@ -256,7 +256,7 @@ default='kmeans'
         # predict would prepare).
         if data.n_samples != X.shape[0]:
             data = None
-        self.labels_ = self._infer("log_resp", X, data=data)[1].argmax(axis=1)
+        self.labels_ = self._log_resp(X, data)[1].argmax(axis=1)
         return self.labels_
 
     def predict(self, X):
@@ -306,6 +306,9 @@ default='kmeans'
         """
         return self.predict_proba(X)
 
+    def _n_parameters(self):
+        return self._model().n_parameters(self._fitted_params())
+
     @property
     def _n_features_out(self):
         return self.n_components
@@ -328,10 +331,10 @@ default='kmeans'
         bic : float
             Lower is better.
         """
-        n_samples = len(self.score_samples(X))
-        return -2 * self.score(X) * n_samples + self._params().n_parameters() * math.log(
-            n_samples
-        )
+        log_prob = self.score_samples(X)  # one inference pass
+        n_samples = len(log_prob)
+        log_likelihood = float(np.mean(log_prob)) * n_samples
+        return -2 * log_likelihood + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X):
         """Akaike information criterion of the observed data ``X``.
@@ -347,8 +350,9 @@ default='kmeans'
             ``-2 * log L + 2 * n_parameters`` with ``log L`` the observed-data
             log-likelihood (also with a ``prior``); lower is better.
         """
-        n_samples = len(self.score_samples(X))
-        return -2 * self.score(X) * n_samples + 2 * self._params().n_parameters()
+        log_prob = self.score_samples(X)  # one inference pass
+        log_likelihood = float(np.mean(log_prob)) * len(log_prob)
+        return -2 * log_likelihood + 2 * self._n_parameters()
 
     def sample(self, n_samples=1):
         """Generate random complete samples from the fitted mixture.
@@ -371,17 +375,6 @@ default='kmeans'
                 f"Invalid value for 'n_samples': {n_samples}. The sampling requires "
                 "at least one sample."
             )
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        n_features = self.means_.shape[1]
-        ct = self.covariance_type
-        parts = []
-        for k, (mean, count) in enumerate(zip(self.means_, counts)):
-            if ct in ("full", "tied"):
-                cov = self.covariances_[k] if ct == "full" else self.covariances_
-                parts.append(rng.multivariate_normal(mean, cov, int(count)))
-            else:
-                std = np.sqrt(self.covariances_[k])
-                parts.append(mean + rng.standard_normal(size=(count, n_features)) * std)
-        labels = np.repeat(np.arange(self.n_components), counts)
-        return np.vstack(parts), labels
+        return self._model().sample(
+            self._fitted_params(), n_samples, check_random_state(self.random_state)
+        )

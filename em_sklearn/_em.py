@@ -1,16 +1,11 @@
-"""THE EM loop: restarts, warm start, convergence, progress. Knows nothing about Gaussians.
+"""THE EM loop: restarts, warm start, convergence, SQUAREM, progress. Knows no model.
 
-A model plugs in through three hooks (pmtk3's and hmmlearn's contract):
-
-* ``model.initial_params(data, random_state) -> params``
-* ``model.e_step(params, data) -> stats`` with ``stats.objective`` (the
-  log-likelihood at ``params``, plus the log-prior for MAP estimation) and
-  ``stats.n_samples``; statistics add over rows;
-* ``model.m_step(stats) -> params`` (no data);
-
-and, for SQUAREM acceleration only, ``model.flatten(params) -> 1-D array`` and
-``model.unflatten(vector, like) -> params`` (raising ValueError for a vector that is
-not a valid parameter, e.g. a covariance that is not positive definite).
+A model plugs in through the hooks of :class:`EMModel` (pmtk3's and hmmlearn's
+contract): initial parameters, an E-step returning additive statistics
+(:class:`Statistics`), an M-step from statistics alone (no data), and the log
+prior density of the parameters (0 for maximum likelihood), computed once per
+iteration outside the statistics. What EM increases is the objective
+``(stats.log_likelihood + model.log_prior(params)) / stats.n_samples``.
 
 The order of operations is scikit-learn's ``BaseMixture.fit_predict``: E-step
 at the current parameters, M-step, lower bound from that E-step, stop when
@@ -21,9 +16,45 @@ lower bound, and ``converged`` is that initialisation's flag.
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+
+
+class Statistics(Protocol):
+    """What an E-step returns: sums over rows that add (``a + b``) over blocks."""
+
+    log_likelihood: float  # observed-data log-likelihood at the E-step's parameters
+    n_samples: float  # number of rows (sum of their weights) summed
+
+    def __add__(self, other): ...
+
+
+class EMModel(Protocol):
+    """The hooks the loop calls (``_mixture.MixtureModel`` implements them)."""
+
+    def initial_params(self, data, random_state):
+        """Return initial parameters (one call per initialisation)."""
+
+    def e_step(self, params, data) -> Statistics:
+        """Return the expected sufficient statistics of ``data`` at ``params``."""
+
+    def m_step(self, stats):
+        """Return the parameters that maximise the expected objective."""
+
+    def log_prior(self, params) -> float:
+        """Return the log prior density of ``params`` (0 without a prior)."""
+
+    def flatten(self, params):
+        """Return ``params`` as one vector (SQUAREM only)."""
+
+    def unflatten(self, vector, like):
+        """Rebuild parameters shaped as ``like`` (SQUAREM only).
+
+        Raises ValueError for a vector that is not a valid parameter, e.g. a
+        covariance that is not positive definite.
+        """
 
 
 @dataclass(frozen=True)
@@ -68,8 +99,7 @@ def run_em(
 
     Parameters
     ----------
-    model : object
-        Provides ``initial_params``, ``e_step`` and ``m_step``.
+    model : EMModel
     data : object
         Passed to the hooks unchanged.
     n_init : int
@@ -149,7 +179,7 @@ def _iterate(model, data, params, lower_bound, max_iter, tol, accelerate, progre
     stage, theta0, fallback, step_max, step = 0, None, None, 1.0, 1.0
     for n_iter in range(1, max_iter + 1):
         stats = model.e_step(params, data)
-        current = stats.objective / stats.n_samples
+        current = (stats.log_likelihood + model.log_prior(params)) / stats.n_samples
         if stage == 2 and not current >= lower_bound:
             # The extrapolated point lost likelihood: fall back to plain EM.
             params, stage = fallback, 0

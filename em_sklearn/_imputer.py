@@ -8,10 +8,7 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseEM
-from ._linalg import compute_precisions
-from ._prior import log_jacobian, rescale_prior
-from ._stats import column_moments
+from ._base import _GaussianEM
 from ._validation import (
     _check_feature_names_in,
     _fit_context,
@@ -20,7 +17,7 @@ from ._validation import (
 )
 
 
-class EMImputer(TransformerMixin, _BaseEM):
+class EMImputer(TransformerMixin, _GaussianEM):
     """Impute missing values with their conditional expectation under a Gaussian mixture.
 
     The mixture (a single multivariate normal by default) is fitted by EM on
@@ -244,8 +241,11 @@ default='kmeans'
     4.0
     """
 
+    # The mixture is fitted to standardised columns (see Notes).
+    _standardizes = True
+
     _parameter_constraints: dict = {
-        **_BaseEM._parameter_constraints,
+        **_GaussianEM._parameter_constraints,
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
         "sample_posterior": ["boolean"],
@@ -371,50 +371,7 @@ default='kmeans'
                 UserWarning,
                 stacklevel=2,
             )
-        X_model = self._model_input(X).astype(np.float64, copy=False)  # read only
-        missing_model = self._model_input(missing_mask)
-        informative = ~missing_model.all(axis=1)
-        if sample_weight is not None:
-            informative &= sample_weight > 0
-        # Estimated on the informative rows only, so that adding rows with nothing
-        # observed (or of weight 0) does not even change the rounding of the fit.
-        X_informative, weights = X_model, sample_weight
-        if not informative.all():
-            X_informative = X_model[informative]
-            weights = None if sample_weight is None else sample_weight[informative]
-        center, scale = _estimate_scaling(X_informative, self.covariance_type, weights)
-        # Objective per row in standardised units minus in original units: the
-        # densities of the observed entries, sum_j observed_ij log s_j averaged
-        # over the informative rows (the others observe nothing or weigh 0, so
-        # the column counts of all rows serve), and with a prior the
-        # parameters' log-Jacobian.
-        if sample_weight is None:
-            observed_counts = len(X_model) - missing_model.sum(axis=0)  # (n_features,)
-            total = int(informative.sum())
-        else:
-            observed_counts = sample_weight @ ~missing_model
-            total = float(weights.sum())
-        mean_offset = float(observed_counts @ np.log(scale)) / total if total else 0.0
-        if self.prior is not None and total:
-            jacobian = log_jacobian(self.covariance_type, self.n_components, scale)
-            mean_offset -= jacobian / total
-        previous = getattr(self, "_center", None), getattr(self, "_scale", None)
-        self._center, self._scale = center, scale
-        warm = self.warm_start and hasattr(self, "converged_")
-        if warm:
-            # _fit_model starts from self._params() (standardised with the new
-            # center and scale) and compares with lower_bound_: same units.
-            self.lower_bound_ = self.lower_bound_ + mean_offset
-        try:
-            X_std = X_model - center
-            X_std /= scale
-            data = self._fit_model(X_std, sample_weight)
-        except BaseException:
-            self._center, self._scale = previous
-            if warm:
-                self.lower_bound_ = self.lower_bound_ - mean_offset
-            raise
-        self._from_standard_units(mean_offset)
+        data = self._fit_model(self._model_input(X), sample_weight)
         self.indicator_ = (
             MissingIndicator(error_on_new=False).fit(X) if self.add_indicator else None
         )
@@ -444,11 +401,8 @@ default='kmeans'
     def _transform(self, X, data=None):
         """Impute validated ``X``; ``data``, if given, is its prepared model input."""
         X_model = self._model_input(X)
-        if self.sample_posterior:
-            rng = check_random_state(self.random_state)
-            X_hat = self._infer("posterior_draw", X_model, data=data, random_state=rng)
-        else:
-            X_hat = self._infer("conditional_mean", X_model, data=data)
+        rng = check_random_state(self.random_state) if self.sample_posterior else None
+        X_hat = self._impute(X_model, data, random_state=rng)
         # Observed entries are copied back from the input: bit for bit unchanged.
         X_filled = np.where(
             np.isnan(X_model), X_hat.astype(X.dtype, copy=False), X_model
@@ -497,146 +451,8 @@ default='kmeans'
             X = X[:, ~self._empty_features]
         return np.ascontiguousarray(X)
 
+    def _model_features(self):
+        return ~self._empty_features
+
     def _feature_names(self):
         return _check_feature_names_in(self, None)
-
-    # -- internal standardisation (see Notes) --------------------------------
-
-    def _from_standard_units(self, mean_offset):
-        """Convert the fitted attributes from standardised to original units."""
-        params = _rescale_params(self._params_std(), self._center, self._scale)
-        self.means_ = params.means
-        self.covariances_ = params.covariances
-        self.precisions_cholesky_ = params.precisions_cholesky
-        self.precisions_ = compute_precisions(
-            params.precisions_cholesky, self.covariance_type
-        )
-        self.lower_bound_ = self.lower_bound_ - mean_offset
-        self.lower_bounds_ = [bound - mean_offset for bound in self.lower_bounds_]
-        if self.prior_ is not None:
-            self.prior_ = rescale_prior(
-                self.prior_, self._center, self._scale, self.covariance_type
-            )
-
-    def _params_std(self):
-        """Return the fitted attributes as they are (the units they are in)."""
-        return super()._params()
-
-    def _params(self):
-        """Return the fitted parameters in standardised units (what the engine sees)."""
-        params = super()._params()
-        return _rescale_params(params, self._center, self._scale, inverse=True)
-
-    def _initial_values(self, n_features):
-        """Check the user's initial values and standardise means and precisions."""
-        weights, means, precisions = super()._initial_values(n_features)
-        center, scale = self._center, self._scale
-        if means is not None:
-            means = (means - center) / scale
-        if precisions is not None:
-            ct = self.covariance_type
-            if ct in ("full", "tied"):
-                precisions = precisions * np.outer(scale, scale)
-            elif ct == "diag":
-                precisions = precisions * scale**2
-            else:
-                precisions = precisions * scale[0] ** 2
-        return weights, means, precisions
-
-    def _prior_values(self, n_features):
-        """Check the user's prior (original units) and standardise what it gives."""
-        values = super()._prior_values(n_features)
-        return rescale_prior(
-            values, self._center, self._scale, self.covariance_type, inverse=True
-        )
-
-    def _infer(self, method, X, *, data=None, **kwargs):
-        """Run the model's inference on standardised X; answer in original units.
-
-        ``data``, if given, is standardised X already prepared (by the fit).
-        """
-        if data is None:
-            X = X.astype(np.float64, copy=False)  # read only
-            X_std = X - self._center
-            X_std /= self._scale
-        else:
-            X_std = None
-        result = super()._infer(method, X_std, data=data, **kwargs)
-        if method in ("conditional_mean", "posterior_draw"):
-            result *= self._scale  # our own new array
-            result += self._center
-            return result
-        if method == "log_resp":
-            log_prob, log_resp = result
-            # Density of x_o = density of its standardised value / prod_j s_j.
-            return log_prob - (~np.isnan(X)) @ np.log(self._scale), log_resp
-        raise ValueError(f"No unit conversion for inference method {method!r}.")
-
-
-def _estimate_scaling(X, covariance_type, sample_weight=None):
-    """Estimate each column's center and scale from its observed entries.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        float64 data with NaN for missing entries.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
-    sample_weight : ndarray of shape (n_samples,) or None, default=None
-        Row weights of the moments.
-
-    Returns
-    -------
-    center : ndarray of shape (n_features,)
-        Mean of the observed entries (0 for a column with none).
-    scale : ndarray of shape (n_features,)
-        Standard deviation of the observed entries; 1 when it is zero, at the
-        rounding level of the mean, or undefined. For 'spherical' every entry
-        is the root mean of the usable column variances (a spherical model in
-        original units stays spherical).
-    """
-    observed = ~np.isnan(X)
-    center, var = column_moments(np.where(observed, X, 0.0), observed, sample_weight)
-    scale = np.sqrt(var)
-    # A constant column's spread is rounding noise: keep it in its own units.
-    rounding = 64 * np.finfo(np.float64).eps * np.abs(center)
-    usable = np.isfinite(scale) & (scale > rounding) & (scale > 0)
-    if covariance_type == "spherical":
-        common = np.sqrt(var[usable].mean()) if usable.any() else 1.0
-        return center, np.full_like(scale, common)
-    return center, np.where(usable, scale, 1.0)
-
-
-def _rescale_params(params, center, scale, inverse=False):
-    """Map mixture parameters of standardised data back to original units.
-
-    With ``x = center + scale * z``, a component ``N(mu, S)`` of ``z`` is
-    ``N(center + D mu, D S D)`` of ``x``, ``D = diag(scale)``, and the precision
-    Cholesky factor ``U`` (``P = U U'``) becomes ``inv(D) U``, still upper
-    triangular. ``inverse=True`` maps original units to standardised ones.
-
-    Parameters
-    ----------
-    params : GaussianParams
-    center, scale : ndarray of shape (n_features,)
-    inverse : bool, default=False
-
-    Returns
-    -------
-    params : GaussianParams
-    """
-    factor = 1.0 / scale if inverse else scale  # (n_features,)
-    if inverse:
-        means = (params.means - center) * factor
-    else:
-        means = params.means * factor + center
-    ct = params.covariance_type
-    if ct in ("full", "tied"):
-        covariances = params.covariances * np.outer(factor, factor)
-        prec_chol = params.precisions_cholesky / factor[:, np.newaxis]
-    elif ct == "diag":
-        covariances = params.covariances * factor**2
-        prec_chol = params.precisions_cholesky / factor
-    else:
-        covariances = params.covariances * factor[0] ** 2
-        prec_chol = params.precisions_cholesky / factor[0]
-    return type(params)(params.weights, means, covariances, prec_chol, ct)

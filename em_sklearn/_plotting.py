@@ -59,11 +59,9 @@ def _feature_name(estimator, j):
 
 def _model_columns(estimator):
     """Map input feature positions to the model's (EMImputer drops empty features)."""
-    empty = getattr(estimator, "_empty_features", None)
-    if empty is None:
-        return np.arange(estimator.n_features_in_)
-    positions = np.full(len(empty), -1)
-    positions[~empty] = np.arange(int((~empty).sum()))
+    used = estimator._model_features()  # (n_features_in_,) bool
+    positions = np.full(len(used), -1)
+    positions[used] = np.arange(int(used.sum()))
     return positions
 
 
@@ -207,8 +205,8 @@ class MixtureDisplay:
         X = check_X(estimator, X, reset=False)
         X_model = estimator._model_input(X)
         # The inference EMImputer.transform and EMClusterer.predict run.
-        X_hat = estimator._infer("conditional_mean", X_model)  # (n_samples, n_model)
-        labels = estimator._infer("log_resp", X_model)[1].argmax(axis=1)
+        X_hat = estimator._impute(X_model)  # (n_samples, n_model)
+        labels = estimator._log_resp(X_model)[1].argmax(axis=1)
         X_two = X_model[:, model_cols]
         missing = np.isnan(X_two)
         display = cls(

@@ -1,4 +1,4 @@
-"""Shared fixtures: the global random seed (scikit-learn's contract) and hypothesis profiles."""
+"""Shared fixtures: global_random_seed (scikit-learn's contract), hypothesis setup."""
 
 import os
 

@@ -6,10 +6,10 @@ from numpy.testing import assert_allclose
 
 from em_sklearn import EMClusterer, EMImputer
 from em_sklearn._em import run_em
-from em_sklearn._gaussian import GaussianMixtureModel
-from em_sklearn._init import Initializer
-from em_sklearn._linalg import COVARIANCE_TYPES
-from em_sklearn._patterns import prepare_missing_data
+from em_sklearn._gaussian import GaussianFamily
+from em_sklearn._gaussian import COVARIANCE_TYPES
+from em_sklearn._mixture import MixtureModel
+from em_sklearn._missing_data import prepare_missing_data
 
 
 def _mar_data(seed, n=400, d=4, rate=1.0):
@@ -64,8 +64,8 @@ def test_squarem_never_lowers_likelihood(covariance_type, global_random_seed):
     assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:]))
 
 
-class _RecordingModel(GaussianMixtureModel):
-    """The Gaussian model, recording which E-steps evaluate extrapolated points."""
+class _RecordingModel(MixtureModel):
+    """The Gaussian mixture, recording which E-steps evaluate extrapolated points."""
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -90,8 +90,7 @@ def test_accepted_extrapolations_never_lower_likelihood(
 ):
     """An extrapolated point is kept only if its likelihood is >= the last bound."""
     X = _mar_data(global_random_seed, n=300, d=3)
-    model = _RecordingModel(3, covariance_type, 1e-6)
-    model.initializer = Initializer(model, "kmeans", None, None, None)
+    model = _RecordingModel(GaussianFamily(covariance_type, 1e-6), 3)
     result = run_em(
         model,
         prepare_missing_data(X, 3),

@@ -12,7 +12,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 
 from em_sklearn import EMClusterer, EMImputer
-from em_sklearn._linalg import COVARIANCE_TYPES
+from em_sklearn._gaussian import COVARIANCE_TYPES
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 CONVERGENCE_MSG = "Best performing initialization did not converge"
@@ -744,7 +744,7 @@ def test_blas_is_pinned_to_one_thread_inside_fit_and_inference(monkeypatch):
     to one thread whatever the caller's threadpoolctl limit, and restore it.
     """
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from em_sklearn._gaussian import GaussianMixtureModel
+    from em_sklearn._mixture import MixtureModel
 
     def blas_threads():
         return [
@@ -757,13 +757,13 @@ def test_blas_is_pinned_to_one_thread_inside_fit_and_inference(monkeypatch):
         pytest.skip("no BLAS library found by threadpoolctl")
     seen = []
     for method in ("e_step", "log_resp", "conditional_mean"):
-        original = getattr(GaussianMixtureModel, method)
+        original = getattr(MixtureModel, method)
 
         def spy(self, *args, _original=original, **kwargs):
             seen.append(blas_threads())
             return _original(self, *args, **kwargs)
 
-        monkeypatch.setattr(GaussianMixtureModel, method, spy)
+        monkeypatch.setattr(MixtureModel, method, spy)
     rng = np.random.default_rng(0)
     X = _mcar(rng, _blobs(rng))
     with threadpoolctl.threadpool_limits(2, user_api="blas"):

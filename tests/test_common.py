@@ -55,7 +55,9 @@ def test_shared_parameter_docs_identical():
         assert clusterer[name] == imputer[name], name
 
 
-@pytest.mark.parametrize("Estimator", [EMClusterer, EMImputer], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "Estimator", [EMClusterer, EMImputer], ids=lambda c: c.__name__
+)
 def test_score_is_mean_of_score_samples_with_nan(Estimator, global_random_seed):
     """score is the mean observed-data log-likelihood per row, NaN allowed."""
     rng = np.random.default_rng(global_random_seed)

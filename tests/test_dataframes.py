@@ -9,9 +9,14 @@ from numpy.testing import assert_allclose, assert_array_equal
 from em_sklearn import EMClusterer, EMImputer
 
 pd = pytest.importorskip("pandas", reason="pandas is needed for DataFrame tests")
-pl = pytest.importorskip("polars", reason="polars is needed for DataFrame tests")
 
 COLUMNS = ["alcohol", "ash", "hue"]
+
+
+@pytest.fixture
+def pl():
+    """The polars module; only the polars tests need it (the others run without)."""
+    return pytest.importorskip("polars", reason="polars is needed for polars tests")
 
 
 def _data(seed, n_samples=60, missing=0.2):
@@ -49,7 +54,7 @@ def test_set_output_pandas_names_values_and_index(estimator, global_random_seed)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)
-def test_set_output_polars_names_and_values(estimator, global_random_seed):
+def test_set_output_polars_names_and_values(estimator, global_random_seed, pl):
     """transform="polars" gives a polars frame with the names out and the numbers."""
     X, frame = _data(global_random_seed)
     expected = estimator.fit(X).transform(X)
@@ -74,7 +79,7 @@ def test_indicator_feature_names():
 @pytest.mark.parametrize(
     "Estimator", [EMImputer, EMClusterer], ids=lambda c: c.__name__
 )
-def test_polars_input_nulls_are_missing(Estimator, global_random_seed):
+def test_polars_input_nulls_are_missing(Estimator, global_random_seed, pl):
     """A polars frame with nulls (and NaN) gives the result of the NaN ndarray."""
     X, _ = _data(global_random_seed)
     rng = np.random.default_rng(global_random_seed)
@@ -98,7 +103,7 @@ def test_polars_input_nulls_are_missing(Estimator, global_random_seed):
     assert_allclose(est.transform(frame), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_polars_integer_and_boolean_columns():
+def test_polars_integer_and_boolean_columns(pl):
     """Polars Int64 (with null) and Boolean columns are accepted as numbers."""
     frame = pl.DataFrame(
         {
@@ -113,7 +118,7 @@ def test_polars_integer_and_boolean_columns():
     assert_array_equal(out[[0, 1, 3, 4, 5], 0], [1, 2, 4, 5, 6])
 
 
-def test_polars_non_numeric_column_names_it():
+def test_polars_non_numeric_column_names_it(pl):
     """A polars string column raises a ValueError that names the column."""
     frame = pl.DataFrame({"alcohol": [1.0, None, 3.0], "region": ["a", "b", "c"]})
     msg = (

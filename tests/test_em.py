@@ -28,10 +28,6 @@ class StubStats:
     n_samples: int
     state: tuple
 
-    @property
-    def objective(self):
-        return self.log_likelihood
-
 
 class ScriptedModel:
     """A model whose mean log-likelihoods are scripted per initialisation.
@@ -68,6 +64,9 @@ class ScriptedModel:
         init, step = stats.state
         return (init, step + 1)
 
+    def log_prior(self, params):
+        return 0.0
+
 
 class ContractionModel:
     """A float parameter pulled towards ``fixed_point`` by the M-step.
@@ -96,6 +95,9 @@ class ContractionModel:
     def m_step(self, stats):
         (theta,) = stats.state
         return self.fixed_point + self.rate * (theta - self.fixed_point)
+
+    def log_prior(self, params):
+        return 0.0
 
     # SQUAREM hooks.
     def flatten(self, params):
@@ -154,6 +156,20 @@ def test_lower_bound_is_from_e_step_before_m_step():
     assert result.params == (0, 6)
     # DYADIC values are exact binary fractions: 7 * v / 7 == v exactly.
     assert result.lower_bounds == DYADIC[:6]
+
+
+def test_log_prior_is_added_once_per_iteration():
+    """The objective is (log-likelihood + log-prior of the E-step's params) / n."""
+
+    class PriorModel(ScriptedModel):
+        def log_prior(self, params):
+            return 10.0 * (1 + params[1])  # depends on the iteration's parameters
+
+    model = PriorModel([[-3.0, -2.0, -1.5]], n_samples=5)
+    with pytest.warns(ConvergenceWarning, match=CONVERGENCE_MSG):
+        result = _run(model, max_iter=3, tol=0.0)
+    expected = [(-3.0 * 5 + 10.0) / 5, (-2.0 * 5 + 20.0) / 5, (-1.5 * 5 + 30.0) / 5]
+    assert result.lower_bounds == expected
 
 
 def test_decreasing_likelihood_counts_as_converged():

@@ -18,19 +18,66 @@ from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
-from em_sklearn import EMClusterer, _gaussian, _patterns
-from em_sklearn._gaussian import GaussianMixtureModel, GaussianParams
-from em_sklearn._linalg import COVARIANCE_TYPES
-from em_sklearn._patterns import prepare_missing_data
-from em_sklearn._stats import SuffStats
+from em_sklearn import EMClusterer, _mixture
+from em_sklearn._gaussian import (
+    COVARIANCE_TYPES,
+    GaussianFamily,
+    GaussianParams,
+    GaussianStats,
+    _kernels,
+)
+from em_sklearn._missing_data import ChunkSettings, prepare_missing_data
+from em_sklearn._mixture import MixtureModel, MixtureParams, MixtureStats
 
 N_SAMPLES, N_FEATURES, N_COMPONENTS = 200, 4, 3
 MISSING_RATE = 0.3
 
 
 # ---------------------------------------------------------------------------
-# Helpers: random parameters, random incomplete data, the naive oracle.
+# Helpers: the model with its Gaussian fields read as attributes, random
+# parameters, random incomplete data, the naive oracle.
 # ---------------------------------------------------------------------------
+
+
+class _Params(MixtureParams):
+    """Mixture parameters whose Gaussian fields read as attributes (for oracles)."""
+
+    means = property(lambda self: self.components.means)
+    covariances = property(lambda self: self.components.covariances)
+    precisions_cholesky = property(lambda self: self.components.precisions_cholesky)
+    covariance_type = property(lambda self: self.components.covariance_type)
+    precisions = property(lambda self: self.components.precisions)
+
+    @classmethod
+    def from_covariances(cls, weights, means, covariances, covariance_type):
+        components = GaussianParams.from_covariances(means, covariances, covariance_type)
+        return cls(weights, components)
+
+
+class _Stats(MixtureStats):
+    """Mixture statistics whose Gaussian moments read as attributes."""
+
+    s1 = property(lambda self: self.components.s1)
+    s2 = property(lambda self: self.components.s2)
+    ref = property(lambda self: self.components.ref)
+
+    def __add__(self, other):
+        return _Stats(**vars(MixtureStats.__add__(self, other)))
+
+
+class _Model(MixtureModel):
+    """The Gaussian mixture, answering with ``_Params`` and ``_Stats``."""
+
+    def __init__(self, n_components, covariance_type, reg_covar, **settings):
+        sweep_above = settings.pop("sweep_above", 0.6)
+        family = GaussianFamily(covariance_type, reg_covar, sweep_above=sweep_above)
+        super().__init__(family, n_components, **settings)
+
+    def e_step(self, params, data):
+        return _Stats(**vars(super().e_step(params, data)))
+
+    def m_step(self, stats):
+        return _Params(**vars(super().m_step(stats)))
 
 
 def _random_params(rng, n_components, n_features, covariance_type):
@@ -47,7 +94,7 @@ def _random_params(rng, n_components, n_features, covariance_type):
         covariances = rng.uniform(0.5, 2.0, size=(n_components, n_features))
     else:  # spherical
         covariances = rng.uniform(0.5, 2.0, size=n_components)
-    return GaussianParams.from_covariances(weights, means, covariances, covariance_type)
+    return _Params.from_covariances(weights, means, covariances, covariance_type)
 
 
 def _dense_covariance(params, k):
@@ -129,13 +176,13 @@ def _naive_e_step(params, X):
     }
 
 
-def _setup(seed, covariance_type):
+def _setup(seed, covariance_type, settings=None):
     """Draw random parameters, incomplete data, the model and its prepared data."""
     rng = np.random.default_rng(seed)
     params = _random_params(rng, N_COMPONENTS, N_FEATURES, covariance_type)
     X = _random_incomplete_data(rng, params, N_SAMPLES, MISSING_RATE)
-    model = GaussianMixtureModel(N_COMPONENTS, covariance_type, reg_covar=0.0)
-    data = prepare_missing_data(X, N_COMPONENTS)
+    model = _Model(N_COMPONENTS, covariance_type, reg_covar=0.0)
+    data = prepare_missing_data(X, N_COMPONENTS, settings=settings)
     return params, X, model, data
 
 
@@ -171,18 +218,18 @@ def test_e_step_matches_naive_oracle(covariance_type, global_random_seed):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_e_step_matches_naive_oracle_with_grouped_patterns(
-    covariance_type, global_random_seed, monkeypatch
+    covariance_type, global_random_seed
 ):
     """With frequent patterns in shared chunks, the E-step still equals the oracle."""
     # Patterns with at least ten rows (here those with one or two missing
     # entries) get shared chunks, the other rows per-row chunks of at most 64
     # rows, so both kinds of chunk occur.
-    monkeypatch.setattr(_patterns, "MIN_PATTERN_ROWS", 10)
-    monkeypatch.setattr(_patterns, "PATTERN_WORK", 0)
-    monkeypatch.setattr(
-        _patterns, "_ROW_ELEMENTS", 64 * (N_COMPONENTS * N_FEATURES + 1)
+    settings = ChunkSettings(
+        min_pattern_rows=10,
+        pattern_work=0,
+        row_elements=64 * (N_COMPONENTS * N_FEATURES + 1),
     )
-    params, X, model, data = _setup(global_random_seed, covariance_type)
+    params, X, model, data = _setup(global_random_seed, covariance_type, settings)
     assert any(chunk.shared for chunk in data.chunks)
     assert any(not chunk.shared and chunk.n_missing for chunk in data.chunks)
     stats = model.e_step(params, data)
@@ -218,29 +265,30 @@ def test_e_step_skips_negligible_pairs_only_below_rounding(
     rng = np.random.default_rng(global_random_seed)
     n_features = 6
     params = _random_params(rng, N_COMPONENTS, n_features, covariance_type)
-    params = GaussianParams.from_covariances(
+    params = _Params.from_covariances(
         params.weights, 4.0 * params.means, params.covariances, covariance_type
     )
     X = _random_incomplete_data(rng, params, 600, MISSING_RATE)
-    model = GaussianMixtureModel(N_COMPONENTS, covariance_type, reg_covar=0.0)
+    model = _Model(N_COMPONENTS, covariance_type, reg_covar=0.0)
     data = prepare_missing_data(X, N_COMPONENTS)
     oracle = _naive_e_step(params, X)
     assert np.mean(oracle["resp"] < 2.0**-60 * oracle["resp"].mean(axis=0)) > 0.3
 
     selected = []
-    significant_rows = _gaussian._significant_rows
+    significant_rows = _mixture._significant_rows
 
-    def spy(r, total):
-        rows = significant_rows(r, total)
+    def spy(r, total, negligible):
+        rows = significant_rows(r, total, negligible)
         selected.append(rows is not None)
         return rows
 
-    monkeypatch.setattr(_gaussian, "_significant_rows", spy)
+    monkeypatch.setattr(_mixture, "_significant_rows", spy)
     stats = model.e_step(params, data)
     assert any(selected)  # pairs were skipped
-    monkeypatch.setattr(_gaussian, "_NEGLIGIBLE", 0.0)
-    monkeypatch.setattr(_gaussian, "_significant_rows", significant_rows)
-    every_pair = model.e_step(params, data)
+    monkeypatch.setattr(_mixture, "_significant_rows", significant_rows)
+    every_pair = _Model(
+        N_COMPONENTS, covariance_type, reg_covar=0.0, negligible=0.0
+    ).e_step(params, data)
 
     scale = np.abs(every_pair.s2).max()
     assert stats.log_likelihood == every_pair.log_likelihood  # never skipped
@@ -257,28 +305,26 @@ def test_e_step_skips_negligible_pairs_only_below_rounding(
 def test_sweeping_at_once_equals_completing_later(global_random_seed, monkeypatch):
     """Both ways of reducing the missing blocks give the same E-step.
 
-    ``_SweepPolicy`` sweeps a chunk's blocks in one pass when most pairs were
+    ``SweepPolicy`` sweeps a chunk's blocks in one pass when most pairs were
     kept in the previous chunk, else eliminates them and completes the kept
     pairs later. Forced either way over many small chunks, the statistics
     agree to rounding and with the oracle ('full'; 'tied' always sweeps at
     once, and completing its blocks later is what ``conditional_mean`` and
     ``posterior_draw`` do, checked against the oracle elsewhere).
     """
-    monkeypatch.setattr(
-        _patterns, "_ROW_ELEMENTS", 16 * (N_COMPONENTS * N_FEATURES + 1)
-    )
-    params, X, model, data = _setup(global_random_seed, "full")
+    settings = ChunkSettings(row_elements=16 * (N_COMPONENTS * N_FEATURES + 1))
+    params, X, _, data = _setup(global_random_seed, "full", settings)
     oracle = _naive_e_step(params, X)
-    reduce_blocks, swept_now = _gaussian._reduce_blocks, []
+    reduce_blocks, swept_now = _kernels._reduce_blocks, []
 
     def spy(*args):
         swept_now.append(args[-1])
         return reduce_blocks(*args)
 
-    monkeypatch.setattr(_gaussian, "_reduce_blocks", spy)
+    monkeypatch.setattr(_kernels, "_reduce_blocks", spy)
     results = {}
     for threshold in (-1.0, 2.0):  # sweep from the second chunk on / never
-        monkeypatch.setattr(_gaussian, "_SWEEP_ABOVE", threshold)
+        model = _Model(N_COMPONENTS, "full", reg_covar=0.0, sweep_above=threshold)
         swept_now.clear()
         results[threshold] = model.e_step(params, data)
         assert any(swept_now) == (threshold < 0) and not all(swept_now)
@@ -335,7 +381,7 @@ def test_rows_without_observed_entries(covariance_type, global_random_seed):
     params = _random_params(rng, N_COMPONENTS, N_FEATURES, covariance_type)
     n_empty = 5
     data = prepare_missing_data(np.full((n_empty, N_FEATURES), np.nan), N_COMPONENTS)
-    model = GaussianMixtureModel(N_COMPONENTS, covariance_type, reg_covar=0.0)
+    model = _Model(N_COMPONENTS, covariance_type, reg_covar=0.0)
 
     log_prob_norm, log_resp = model.log_resp(params, data)
     # logdet S_oo = logdet S + logdet P_mm cancels to rounding for an empty o.
@@ -371,13 +417,15 @@ def test_rows_without_observed_entries(covariance_type, global_random_seed):
 
 
 def _complete_stats(X, resp, ref):
-    """Build SuffStats of complete data X under resp, about the reference means ref."""
+    """Build statistics of complete data X under resp, about the reference means ref."""
     dev = X[:, None, :] - ref[None]  # (n, K, d)
-    return SuffStats(
+    return _Stats(
         nk=resp.sum(axis=0),
-        s1=np.einsum("ik,ikj->kj", resp, dev),
-        s2=np.einsum("ik,ikj,ikl->kjl", resp, dev, dev),
-        ref=ref,
+        components=GaussianStats(
+            s1=np.einsum("ik,ikj->kj", resp, dev),
+            s2=np.einsum("ik,ikj,ikl->kjl", resp, dev, dev),
+            ref=ref,
+        ),
         log_likelihood=0.0,
         n_samples=X.shape[0],
     )
@@ -392,16 +440,15 @@ def test_m_step_matches_sklearn_on_complete_data(covariance_type, global_random_
     ref = rng.normal(size=(N_COMPONENTS, N_FEATURES))  # any reference point works
     stats = _complete_stats(X, resp, ref)
     if covariance_type in ("diag", "spherical"):
-        stats = SuffStats(
+        diagonal = np.diagonal(stats.s2, axis1=1, axis2=2).copy()
+        stats = _Stats(
             stats.nk,
-            stats.s1,
-            np.diagonal(stats.s2, axis1=1, axis2=2).copy(),
-            stats.ref,
+            GaussianStats(stats.s1, diagonal, stats.ref),
             stats.log_likelihood,
             stats.n_samples,
         )
     reg_covar = 1e-6
-    model = GaussianMixtureModel(N_COMPONENTS, covariance_type, reg_covar=reg_covar)
+    model = _Model(N_COMPONENTS, covariance_type, reg_covar=reg_covar)
     params = model.m_step(stats)
 
     nk, means, covariances = _estimate_gaussian_parameters(
@@ -422,7 +469,7 @@ def test_m_step_of_oracle_statistics_is_textbook(covariance_type, global_random_
     params = _random_params(rng, N_COMPONENTS, N_FEATURES, covariance_type)
     X = _random_incomplete_data(rng, params, N_SAMPLES, MISSING_RATE)
     reg_covar = 1e-3
-    model = GaussianMixtureModel(N_COMPONENTS, covariance_type, reg_covar=reg_covar)
+    model = _Model(N_COMPONENTS, covariance_type, reg_covar=reg_covar)
     new = model.m_step(model.e_step(params, prepare_missing_data(X, N_COMPONENTS)))
 
     oracle = _naive_e_step(params, X)
@@ -472,13 +519,13 @@ def test_m_step_covariances_are_symmetric(covariance_type, global_random_seed):
     X += 1e-4 * rng.normal(size=X.shape)  # barely off the subspace
     X[rng.random(X.shape) < 0.3] = np.nan
     covariance = A @ A.T + 1e-8 * np.eye(n_features)  # condition number ~1e9
-    params = GaussianParams.from_covariances(
+    params = _Params.from_covariances(
         np.ones(1),
         mean[None],
         covariance[None] if covariance_type == "full" else covariance,
         covariance_type,
     )
-    model = GaussianMixtureModel(1, covariance_type, reg_covar=0.0)
+    model = _Model(1, covariance_type, reg_covar=0.0)
     new = model.m_step(model.e_step(params, prepare_missing_data(X, 1)))
 
     S = new.covariances.reshape(-1, n_features, n_features)
@@ -504,7 +551,7 @@ def test_suff_stats_are_additive(covariance_type, global_random_seed):
     rng = np.random.default_rng(global_random_seed)
     params = _random_params(rng, N_COMPONENTS, N_FEATURES, covariance_type)
     X = _random_incomplete_data(rng, params, N_SAMPLES, MISSING_RATE)
-    model = GaussianMixtureModel(N_COMPONENTS, covariance_type, reg_covar=0.0)
+    model = _Model(N_COMPONENTS, covariance_type, reg_covar=0.0)
     perm = rng.permutation(N_SAMPLES)
     rows_a, rows_b = perm[:70], perm[70:]  # arbitrary, interleaved split
 

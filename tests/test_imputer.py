@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from em_sklearn import EMClusterer, EMImputer
-from em_sklearn._linalg import COVARIANCE_TYPES
+from em_sklearn._gaussian import COVARIANCE_TYPES
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 EMPTY_MSG = "Skipping features without any observed values"

@@ -13,7 +13,7 @@ from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
 from em_sklearn import EMClusterer
-from em_sklearn._linalg import COVARIANCE_TYPES
+from em_sklearn._gaussian import COVARIANCE_TYPES
 
 N_SAMPLES, N_FEATURES, MISSING_RATE = 150, 3, 0.25
 

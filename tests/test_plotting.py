@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import NotFittedError
 
 from em_sklearn import ConvergenceDisplay, EMClusterer, EMImputer, MixtureDisplay
-from em_sklearn._linalg import COVARIANCE_TYPES
+from em_sklearn._gaussian import COVARIANCE_TYPES
 from em_sklearn._plotting import _ellipse_geometry
 
 

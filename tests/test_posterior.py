@@ -6,7 +6,7 @@ from numpy.testing import assert_array_equal
 from scipy import stats
 
 from em_sklearn import EMImputer
-from em_sklearn._linalg import COVARIANCE_TYPES
+from em_sklearn._gaussian import COVARIANCE_TYPES
 
 # Every statistical check below allows Z_TOL standard errors: a two-sided
 # normal tail of 2 * norm.sf(4.5) = 7e-6 per compared quantity, so the few

@@ -25,9 +25,9 @@ from test_mle import (
 )
 
 from em_sklearn import EMClusterer, EMImputer
-from em_sklearn._gaussian import GaussianParams
-from em_sklearn._linalg import COVARIANCE_TYPES
-from em_sklearn._prior import GaussianPrior
+from em_sklearn._gaussian import GaussianFamily, GaussianParams, GaussianPrior
+from em_sklearn._gaussian import COVARIANCE_TYPES
+from em_sklearn._mixture import MixtureModel, MixtureParams
 
 ESTIMATORS = [EMClusterer, EMImputer]
 
@@ -94,19 +94,29 @@ def _random_params(covariance_type, n_components, n_features, seed):
         "diag": rng.uniform(0.5, 2.0, size=(n_components, n_features)),
         "spherical": rng.uniform(0.5, 2.0, size=n_components),
     }[covariance_type]
-    return GaussianParams.from_covariances(weights, means, covariances, covariance_type)
+    return MixtureParams(
+        weights, GaussianParams.from_covariances(means, covariances, covariance_type)
+    )
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_log_density_equals_scipy(covariance_type, global_random_seed):
     """log_density is the Dirichlet + inverse-Wishart (or gamma) + normal density."""
     values = _strong_prior(covariance_type, n_features=4)
-    prior = GaussianPrior(*values.values(), covariance_type)
+    alpha, *niw = values.values()
+    family = GaussianFamily(
+        covariance_type, 0.0, prior=GaussianPrior(*niw, covariance_type)
+    )
+    model = MixtureModel(family, 3, weight_concentration=alpha)
     params = _random_params(covariance_type, 3, 4, global_random_seed)
     expected = _scipy_log_prior(
-        values, params.weights, params.means, params.covariances, covariance_type
+        values,
+        params.weights,
+        params.components.means,
+        params.components.covariances,
+        covariance_type,
     )
-    assert_allclose(prior.log_density(params), expected, rtol=1e-12)
+    assert_allclose(model.log_prior(params), expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

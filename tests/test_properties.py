@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 from em_sklearn import EMClusterer, EMImputer
-from em_sklearn._linalg import COVARIANCE_TYPES
+from em_sklearn._gaussian import COVARIANCE_TYPES
 
 # Legitimate refusals: too few rows with an observed value for n_components, a
 # column with no observed value (EMClusterer), and a covariance that collapsed

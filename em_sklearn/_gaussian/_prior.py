@@ -37,18 +37,12 @@ with the covariance rescaled by ``n / (n - 1)`` like a sample covariance.
 
 import math
 import numbers
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gammaln, multigammaln
-from sklearn.exceptions import ConvergenceWarning
 
-from ._em import run_em
-from ._gaussian import GaussianMixtureModel
-from ._init import Initializer
-from ._linalg import compute_log_det_cholesky
-from ._stats import column_moments
+from ._cholesky import compute_log_det_cholesky
 
 # The keys of a user's ``prior`` dict, as scikit-learn's BayesianGaussianMixture
 # names its hyperparameters.
@@ -64,12 +58,13 @@ _LOG_2PI = math.log(2 * math.pi)
 
 @dataclass(frozen=True)
 class GaussianPrior:
-    """Hyperparameters of the conjugate prior, with its M-step and log-density.
+    """Hyperparameters of the conjugate prior of the components, its M-step and density.
+
+    The Dirichlet prior on the weights is the mixture's
+    (``MixtureModel(weight_concentration=...)``).
 
     Attributes
     ----------
-    weight_concentration : float
-        Dirichlet concentration ``alpha >= 1`` of every weight.
     mean : ndarray of shape (n_features,)
         ``mu_P``.
     mean_precision : float
@@ -82,7 +77,6 @@ class GaussianPrior:
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
     """
 
-    weight_concentration: float
     mean: np.ndarray
     mean_precision: float
     degrees_of_freedom: float
@@ -93,7 +87,6 @@ class GaussianPrior:
         """Return the hyperparameters under the keys of the ``prior`` parameter."""
         scale = self.scale
         return {
-            "weight_concentration_prior": self.weight_concentration,
             "mean_prior": self.mean.copy(),
             "mean_precision_prior": self.mean_precision,
             "degrees_of_freedom_prior": self.degrees_of_freedom,
@@ -101,7 +94,7 @@ class GaussianPrior:
         }
 
     def posterior_mode(self, nk, means, scatter):
-        """Compute the MAP weights, means and covariances (before ``reg_covar``).
+        """Compute the MAP means and covariances (before ``reg_covar``).
 
         Parameters
         ----------
@@ -116,12 +109,10 @@ class GaussianPrior:
 
         Returns
         -------
-        weights, means, covariances : ndarray
+        means, covariances : ndarray
         """
         n_components, n_features = means.shape
-        alpha, kappa = self.weight_concentration, self.mean_precision
-        nu = self.degrees_of_freedom
-        weights = (nk + alpha - 1) / (nk.sum() + n_components * (alpha - 1))
+        kappa, nu = self.mean_precision, self.degrees_of_freedom
         delta = means - self.mean  # (n_components, n_features)
         shrink = kappa * nk / (nk + kappa)  # (n_components,)
         map_means = (nk[:, None] * means + kappa * self.mean) / (nk + kappa)[:, None]
@@ -143,10 +134,10 @@ class GaussianPrior:
         else:
             spread = scatter.sum(axis=1) + shrink * (delta**2).sum(axis=1)
             covariances = (self.scale + spread) / (nu + (nk + 1) * n_features + 2)
-        return weights, map_means, covariances
+        return map_means, covariances
 
     def log_density(self, params):
-        """Compute the log prior density of ``params`` (normalised).
+        """Compute the log prior density of the means and covariances (normalised).
 
         Parameters
         ----------
@@ -157,13 +148,8 @@ class GaussianPrior:
         log_prior : float
         """
         n_components, n_features = params.means.shape
-        alpha, kappa = self.weight_concentration, self.mean_precision
-        nu = self.degrees_of_freedom
+        kappa, nu = self.mean_precision, self.degrees_of_freedom
         ct = self.covariance_type
-        log_dirichlet = gammaln(n_components * alpha) - n_components * gammaln(alpha)
-        if alpha != 1:  # (a zero weight under a flat prior is no -inf * 0)
-            with np.errstate(divide="ignore"):
-                log_dirichlet += (alpha - 1) * np.log(params.weights).sum()
         # Means: N(mu_P, Sigma_k / kappa), through the precision Cholesky factor
         # (log det of Sigma_k / kappa = d log(1/kappa) - 2 log_det_chol).
         prec_chol = params.precisions_cholesky
@@ -209,66 +195,7 @@ class GaussianPrior:
                 - (0.5 * nu + 1) * np.log(variances)
                 - 0.5 * np.asarray(self.scale) / variances
             ).sum()
-        return float(log_dirichlet + log_means + log_iw)
-
-
-def rescale_prior(values, center, scale, covariance_type, inverse=False):
-    """Express prior hyperparameters in the units of ``x = center + scale * z``.
-
-    ``inverse=False`` maps hyperparameters of a prior on the parameters of
-    ``z`` to those of ``x``; ``inverse=True`` the other way (as
-    ``_imputer._rescale_params`` does for the parameters themselves).
-
-    Parameters
-    ----------
-    values : dict
-        Some or all of the :data:`PRIOR_KEYS`.
-    center, scale : ndarray of shape (n_features,)
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
-    inverse : bool, default=False
-
-    Returns
-    -------
-    values : dict
-        A new dict with the same keys.
-    """
-    factor = 1.0 / scale if inverse else scale  # (n_features,)
-    out = dict(values)
-    if "mean_prior" in values:
-        mean = values["mean_prior"]
-        out["mean_prior"] = (
-            (mean - center) * factor if inverse else mean * factor + center
-        )
-    if "covariance_prior" in values:
-        lam = values["covariance_prior"]
-        if covariance_type in ("full", "tied"):
-            out["covariance_prior"] = lam * np.outer(factor, factor)
-        elif covariance_type == "diag":
-            out["covariance_prior"] = lam * factor**2
-        else:
-            out["covariance_prior"] = lam * factor[0] ** 2
-    return out
-
-
-def log_jacobian(covariance_type, n_components, scale):
-    """Log-Jacobian ``log |d theta_z / d theta_x|`` of standardising parameters.
-
-    With ``x = center + scale * z``, a prior density on the parameters of
-    ``x`` is the density on those of ``z`` plus this value (negative for
-    scales above 1): each mean contributes ``-sum_j log s_j``, a full
-    covariance ``-(d + 1) sum_j log s_j``, a diagonal one ``-2 sum_j log s_j``,
-    a spherical one ``-2 log s``.
-    """
-    log_s = np.log(scale)
-    total = log_s.sum()
-    n_features = len(scale)
-    covariance_terms = {
-        "full": n_components * (n_features + 1) * total,
-        "tied": (n_features + 1) * total,
-        "diag": n_components * 2 * total,
-        "spherical": n_components * 2 * log_s[0],
-    }[covariance_type]
-    return -(n_components * total + covariance_terms)
+        return float(log_means + log_iw)
 
 
 def check_prior(prior, covariance_type, n_features):
@@ -357,113 +284,3 @@ def check_prior(prior, covariance_type, n_features):
             value = float(value)
         out[key] = value
     return out
-
-
-def default_prior(values, data, model, covariance_type):
-    """Complete ``values`` with the data-dependent defaults (Fraley & Raftery, 2007).
-
-    Parameters
-    ----------
-    values : dict
-        Checked user hyperparameters (from :func:`check_prior`), possibly empty.
-    data : MissingData
-        The data of the fit (weighted, if it carries weights).
-    model : GaussianMixtureModel
-        Its ``n_components`` and ``reg_covar``; a one-component copy
-        estimates the data's mean and covariance when those are needed.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
-
-    Returns
-    -------
-    prior : GaussianPrior
-    """
-    n_features = data.n_features
-    n_components = model.n_components
-    mean = values.get("mean_prior")
-    scale = values.get("covariance_prior")
-    if mean is None or scale is None:
-        data_mean, data_cov = _data_moments(data, model, need_scale=scale is None)
-        if mean is None:
-            mean = data_mean
-        if scale is None:
-            factor = n_components ** (-2.0 / n_features)
-            if covariance_type in ("full", "tied"):
-                scale = data_cov * factor
-            elif covariance_type == "diag":
-                scale = np.diag(data_cov) * factor
-            else:
-                scale = float(np.trace(data_cov)) / n_features * factor
-    return GaussianPrior(
-        weight_concentration=values.get("weight_concentration_prior", 1.0),
-        mean=mean,
-        mean_precision=values.get("mean_precision_prior", 0.01),
-        degrees_of_freedom=values.get("degrees_of_freedom_prior", n_features + 2.0),
-        scale=scale,
-        covariance_type=covariance_type,
-    )
-
-
-def _data_moments(data, model, need_scale=True):
-    """Estimate the data's mean and covariance: one Gaussian fitted by EM.
-
-    On complete data this is the sample mean and the sample covariance (with
-    ``n - 1``) in one iteration; with missing entries, the maximum-likelihood
-    estimates of the observed data, rescaled by ``n / (n - 1)`` alike.
-    ``reg_covar`` is on the diagonal, as in every fitted covariance. When too
-    few rows are observed together for that covariance to be estimated (the
-    fit fails or is degenerate: a correlation of nearly +-1, a variance far
-    below the column's observed variance), the columns' observed means and
-    variances stand in for it, so that the prior never sets a near-zero
-    scale.
-
-    Raises
-    ------
-    ValueError
-        If ``need_scale`` and a column's observed entries have no spread (and
-        ``reg_covar`` is 0): no default covariance prior can be derived.
-    """
-    observed_mean, observed_var = column_moments(
-        data.X, ~data.missing_mask, data.weights
-    )
-    flat = np.flatnonzero(~(observed_var + model.reg_covar > 0))
-    if need_scale and flat.size:
-        raise ValueError(
-            f"prior='default' cannot set covariance_prior: feature(s) "
-            f"{flat.tolist()} have no spread among their observed values. Give "
-            "covariance_prior in the prior dict, or a positive reg_covar."
-        )
-    one = GaussianMixtureModel(1, "full", model.reg_covar)
-    one.initializer = Initializer(one, "kmeans", None, None, None)  # no random draw
-    try:
-        # A degenerate fit is detected below, whatever it warned on the way.
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            result = run_em(
-                one,
-                data,
-                n_init=1,
-                max_iter=200,
-                tol=1e-8,
-                random_state=np.random.RandomState(0),
-                accelerate="squarem",
-            )
-    except ValueError:
-        result = None
-    if result is not None and _well_conditioned(
-        result.params.covariances[0], observed_var
-    ):
-        mean, cov = result.params.means[0], result.params.covariances[0]
-    else:
-        mean, cov = observed_mean, np.diag(observed_var + model.reg_covar)
-    total = data.total_weight
-    correction = total / (total - 1.0) if total > 1.0 else 1.0
-    return mean, cov * correction
-
-
-def _well_conditioned(cov, observed_var, threshold=1e-6):
-    """Whether a fitted covariance is usable as a prior scale (see above)."""
-    var = np.diag(cov)
-    if not np.all(var >= threshold * observed_var) or not np.all(var > 0):
-        return False
-    sd = np.sqrt(var)
-    return np.linalg.eigvalsh(cov / np.outer(sd, sd)).min() >= threshold

@@ -1,4 +1,4 @@
-"""The packed sweep kernels of ``_linalg`` against dense linear algebra.
+"""The packed sweep kernels of ``_gaussian._sweep`` against dense linear algebra.
 
 The E-step's missing blocks go through :func:`eliminate_packed` (for the
 log-densities) and :func:`complete_sweep_packed` (for the conditional means and
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from em_sklearn._linalg import (
+from em_sklearn._gaussian._sweep import (
     complete_sweep_packed,
     eliminate_packed,
     packed_positions,
@@ -21,7 +21,7 @@ N_BATCH = 50
 
 
 def _random_batch(rng, n_lead, n_pivots):
-    """Symmetric ``M = [[M_UU, M_UK], [M_KU, M_KK]]`` with ``M_KK`` negative definite."""
+    """Symmetric ``M = [[M_UU, M_UK], [M_KU, M_KK]]``, ``M_KK`` negative definite."""
     n_vars = n_lead + n_pivots
     A = rng.normal(size=(N_BATCH, n_pivots, n_pivots))
     M = rng.normal(size=(N_BATCH, n_vars, n_vars))
@@ -40,7 +40,7 @@ def _unpack(packed, n_vars):
 
 
 def _swept(M, n_lead):
-    """The dense sweep on the trailing block: the formula of sweep_packed's docstring."""
+    """The dense sweep of the trailing block (the formula in sweep_packed's doc)."""
     M_UU, M_UK, M_KK = (
         M[:, :n_lead, :n_lead],
         M[:, :n_lead, n_lead:],

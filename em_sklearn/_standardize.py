@@ -1,0 +1,178 @@
+"""Standardisation: centre and scale columns, and map parameters, priors and densities.
+
+``EMImputer`` fits its mixture to ``z = (x - center) / scale`` so that columns
+of very different scales are handled alike; everything the user sees is in
+original units. This module is the one place that converts between the two:
+data, initial values, parameters, prior hyperparameters, log-densities and
+the log-posterior's Jacobian.
+"""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ._gaussian import scale_covariance
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """``x = center + scale * z`` for each column.
+
+    Attributes
+    ----------
+    center : ndarray of shape (n_features,)
+        Mean of the observed entries (0 for a column with none).
+    scale : ndarray of shape (n_features,)
+        Standard deviation of the observed entries; 1 when it is zero, at the
+        rounding level of the mean, or undefined. For 'spherical' every entry
+        is the root mean of the usable column variances (a spherical model in
+        original units stays spherical).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    covariance_type: str
+
+    @classmethod
+    def estimate(cls, data, covariance_type):
+        """Estimate each column's center and scale from prepared data's observed entries.
+
+        Parameters
+        ----------
+        data : MissingData or BlockedData
+            In original units; weighted if it carries weights.
+        covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        """
+        center, var = data.column_moments()
+        scale = np.sqrt(var)
+        # A constant column's spread is rounding noise: keep it in its own units.
+        rounding = 64 * np.finfo(np.float64).eps * np.abs(center)
+        usable = np.isfinite(scale) & (scale > rounding) & (scale > 0)
+        if covariance_type == "spherical":
+            common = np.sqrt(var[usable].mean()) if usable.any() else 1.0
+            return cls(center, np.full_like(scale, common), covariance_type)
+        return cls(center, np.where(usable, scale, 1.0), covariance_type)
+
+    # -- data -----------------------------------------------------------------
+
+    def standardize_data(self, data):
+        """Standardise prepared data in place (missing entries stay 0); return it."""
+        for block in data.blocks:
+            X = block.X  # the prepared copy, ours to change
+            X -= self.center
+            X /= self.scale
+            X[block.missing_mask] = 0.0
+        return data
+
+    def standardize(self, X):
+        """Return ``(X - center) / scale`` as a new float64 array (NaN stays NaN)."""
+        X_std = X.astype(np.float64, copy=False) - self.center
+        X_std /= self.scale
+        return X_std
+
+    def unstandardize(self, Z):
+        """Map standardised values back to original units, in place; return them."""
+        Z *= self.scale
+        Z += self.center
+        return Z
+
+    def log_density_offset(self, observed):
+        """Log-density of ``x_o`` minus that of its standardised ``z_o``, per row.
+
+        Parameters
+        ----------
+        observed : ndarray of bool of shape (n_samples, n_features)
+
+        Returns
+        -------
+        offset : ndarray of shape (n_samples,)
+            ``-sum_{j observed} log scale_j``.
+        """
+        return -(observed @ np.log(self.scale))
+
+    def log_jacobian(self, n_components):
+        """Log-Jacobian ``log |d theta_z / d theta_x|`` of standardising parameters.
+
+        A prior density on the parameters of ``x`` is the density on those of
+        ``z`` plus this value (negative for scales above 1): each mean
+        contributes ``-sum_j log s_j``, a full covariance
+        ``-(d + 1) sum_j log s_j``, a diagonal one ``-2 sum_j log s_j``, a
+        spherical one ``-2 log s``.
+        """
+        log_s = np.log(self.scale)
+        total = log_s.sum()
+        n_features = len(self.scale)
+        covariance_terms = {
+            "full": n_components * (n_features + 1) * total,
+            "tied": (n_features + 1) * total,
+            "diag": n_components * 2 * total,
+            "spherical": n_components * 2 * log_s[0],
+        }[self.covariance_type]
+        return -(n_components * total + covariance_terms)
+
+    # -- parameters -----------------------------------------------------------
+
+    def values_to_model(self, values):
+        """Standardise the user's initial values and prior (a dict; see ``_user_values``).
+
+        Means become ``(means - center) / scale``, precisions ``D P D``
+        (``D = diag(scale)``) and the prior's hyperparameters those of ``z``;
+        weights are unchanged.
+        """
+        out = dict(values)
+        if out.get("means_init") is not None:
+            out["means_init"] = (out["means_init"] - self.center) / self.scale
+        if out.get("precisions_init") is not None:
+            out["precisions_init"] = scale_covariance(
+                out["precisions_init"], self.scale, self.covariance_type
+            )
+        if "prior" in out:
+            out["prior"] = self.prior_to_model(out["prior"])
+        return out
+
+    def params_to_original(self, params):
+        """Map mixture parameters of ``z`` to those of ``x`` (weights unchanged)."""
+        return replace(params, components=params.components.affine(self.center, self.scale))
+
+    def params_to_model(self, params):
+        """Map mixture parameters of ``x`` to those of ``z``."""
+        return replace(
+            params,
+            components=params.components.affine(self.center, self.scale, inverse=True),
+        )
+
+    def prior_to_original(self, values):
+        """Express prior hyperparameters of ``z``'s parameters in ``x``'s units.
+
+        Parameters
+        ----------
+        values : dict or None
+            Some or all of ``PRIOR_KEYS``.
+
+        Returns
+        -------
+        values : dict or None
+            A new dict with the same keys.
+        """
+        return self._rescale_prior(values, inverse=False)
+
+    def prior_to_model(self, values):
+        """Express prior hyperparameters of ``x``'s parameters in ``z``'s units."""
+        return self._rescale_prior(values, inverse=True)
+
+    def _rescale_prior(self, values, inverse):
+        if values is None:
+            return None
+        factor = 1.0 / self.scale if inverse else self.scale  # (n_features,)
+        out = dict(values)
+        if "mean_prior" in values:
+            mean = values["mean_prior"]
+            out["mean_prior"] = (
+                (mean - self.center) * factor if inverse else mean * factor + self.center
+            )
+        if "covariance_prior" in values:
+            out["covariance_prior"] = scale_covariance(
+                values["covariance_prior"], factor, self.covariance_type
+            )
+        return out
