@@ -358,6 +358,9 @@ _HEADER = (
 )
 
 
+_NOTES_MARKER = "<!-- Notes below this line are kept when run.py rewrites the file. -->"
+
+
 def _format(row):
     """One markdown table row; ratios at most ``target`` meet it."""
     label, detail, times, ratio, target = row
@@ -444,7 +447,12 @@ def main(argv=None):
         "input's size. A target of 0.05x for the imputer means >= 20x faster.\n\n"
         f"{table}\n"
     )
-    Path(args.output).write_text(text)
+    # Hand-written notes below the marker (measurement history, A/B runs)
+    # survive a re-run.
+    output = Path(args.output)
+    if output.exists() and _NOTES_MARKER in output.read_text():
+        text += "\n" + _NOTES_MARKER + output.read_text().split(_NOTES_MARKER, 1)[1]
+    output.write_text(text)
     print(f"\nwrote {args.output} ({elapsed:.0f} s)")
 
 

@@ -1,4 +1,4 @@
-"""The estimator base: model-agnostic fitting and inference, and the Gaussian model of both estimators."""
+"""Estimator bases: model-agnostic fitting and inference; both estimators' mixture."""
 
 from numbers import Integral, Real
 
@@ -86,7 +86,8 @@ class _BaseEM(BaseEstimator):
         values = self._user_values(n_features)  # checked before any work
         if not informative.all():
             X = X[informative]
-            sample_weight = None if sample_weight is None else sample_weight[informative]
+            if sample_weight is not None:
+                sample_weight = sample_weight[informative]
         if sample_weight is not None and np.all(sample_weight == 1):
             sample_weight = None  # the unweighted fit, to the last random draw
         data = self._model().prepare(X, sample_weight)
@@ -116,12 +117,15 @@ class _BaseEM(BaseEstimator):
                 verbose=self.verbose,
                 verbose_interval=self.verbose_interval,
             )
+        # The public attributes are derived once, in original units; inference
+        # uses the parameters in the model's units as the fit left them.
         params, prior_ = result.params, self._prior_attribute(model)
         if std is not None:
             params = std.params_to_original(params)
             prior_ = std.prior_to_original(prior_)
         for name, value in model.attributes(params).items():
             setattr(self, name, value)
+        self._model_params = result.params
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound - offset
@@ -149,7 +153,11 @@ class _BaseEM(BaseEstimator):
     # -- inference ------------------------------------------------------------
 
     def _fitted_params(self):
-        """The fitted parameters, read from the public attributes (original units)."""
+        """The fitted parameters, read from the public attributes (original units).
+
+        What a warm start continues from (with the new data's standardisation)
+        and what ``sample`` and ``bic`` read.
+        """
         return self._model().params_from_attributes(self)
 
     def _model_data(self, X):
@@ -161,12 +169,8 @@ class _BaseEM(BaseEstimator):
         """Run the model's inference ``method`` on ``X`` (or its prepared ``data``)."""
         if data is None:
             data = self._model_data(X)
-        model = self._model()
-        params = self._fitted_params()
-        if self._standardization is not None:
-            params = self._standardization.params_to_model(params)
         with single_blas_thread():
-            return method(model, params, data, *args)
+            return method(self._model(), self._model_params, data, *args)
 
     def _log_resp(self, X, data=None):
         """Return per-row log-likelihoods and log-responsibilities of model input X.
@@ -180,7 +184,7 @@ class _BaseEM(BaseEstimator):
         return log_prob, log_resp
 
     def _impute(self, X, data=None, random_state=None):
-        """Return E[x | x_o] (or a posterior draw with ``random_state``) of model input X.
+        """Return E[x | x_o] of model input X (a posterior draw with ``random_state``).
 
         Observed entries are those of the zero-filled input; callers put the
         original values back.
@@ -347,7 +351,10 @@ class _GaussianEM(_BaseEM):
             else check_means(self.means_init, self.n_components, n_features),
             "precisions_init": None if self.precisions_init is None
             else check_precisions(
-                self.precisions_init, self.covariance_type, self.n_components, n_features
+                self.precisions_init,
+                self.covariance_type,
+                self.n_components,
+                n_features,
             ),
             "prior": prior,
         }

@@ -8,10 +8,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _GaussianEM
-from ._validation import _fit_context, check_no_empty_columns, check_sample_weight, check_X
+from ._validation import (
+    _fit_context,
+    check_no_empty_columns,
+    check_sample_weight,
+    check_X,
+)
 
 
-class EMClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, _GaussianEM):
+class EMClusterer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, _GaussianEM
+):
     """Gaussian mixture clustering of data with missing values, fitted by EM.
 
     What :class:`~sklearn.mixture.GaussianMixture` would be if it understood

@@ -143,7 +143,11 @@ def run_em(
         else:
             progress.init_end(lower_bound, converged)
         # As scikit-learn: with only -inf bounds (max_iter=0) the last start wins.
-        if best is None or lower_bound > best.lower_bound or best.lower_bound == -np.inf:
+        if (
+            best is None
+            or lower_bound > best.lower_bound
+            or best.lower_bound == -np.inf
+        ):
             best = EMResult(params, lower_bound, lower_bounds, n_iter, converged)
     if not best.converged and max_iter > 0:
         warnings.warn(
@@ -165,10 +169,11 @@ def _iterate(model, data, params, lower_bound, max_iter, tol, accelerate, progre
     ``[1, step_max]`` (``a = 1`` gives ``t2``). The next E-step evaluates
     ``t'``: if its log-likelihood is below that of ``t1`` the point is rejected
     and EM goes on from ``t2``; otherwise ``t'`` starts the next cycle (its
-    M-step is the stabilising EM update). As in the R package SQUAREM, ``step_max`` starts at 1, is
-    multiplied by 4 each time the step reaches it and divided by 4 after a
-    rejection. An invalid ``t'`` (a weight not positive, a covariance not
-    positive definite) halves the step towards ``t2``. Every recorded
+    M-step is the stabilising EM update). As in the R package SQUAREM,
+    ``step_max`` starts at 1, is multiplied by 4 each time the step reaches
+    it and divided by 4 after a rejection. An invalid ``t'`` (a weight not
+    positive, a covariance not positive definite) halves the step towards
+    ``t2``. Every recorded
     log-likelihood is therefore at least the one before it.
 
     Returns
@@ -199,7 +204,9 @@ def _iterate(model, data, params, lower_bound, max_iter, tol, accelerate, progre
                 theta0, stage = params, 1
             else:
                 stage = 0
-                proposal, step = _squarem_proposal(model, theta0, params, updated, step_max)
+                proposal, step = _squarem_proposal(
+                    model, theta0, params, updated, step_max
+                )
                 if step >= step_max:
                     step_max *= 4.0
                 if proposal is not None:

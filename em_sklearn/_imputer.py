@@ -1,4 +1,4 @@
-"""EMImputer: fill missing entries with their conditional expectation under an EM-fitted mixture."""
+"""EMImputer: fill missing entries by their conditional expectation under a mixture."""
 
 import warnings
 
@@ -18,7 +18,7 @@ from ._validation import (
 
 
 class EMImputer(TransformerMixin, _GaussianEM):
-    """Impute missing values with their conditional expectation under a Gaussian mixture.
+    """Impute missing values by their conditional expectation under a Gaussian mixture.
 
     The mixture (a single multivariate normal by default) is fitted by EM on
     the observed entries only; each missing entry is then replaced by its

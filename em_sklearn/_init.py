@@ -3,7 +3,6 @@
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
@@ -36,7 +35,10 @@ def initial_resp(X_filled, n_components, init_params, random_state, sample_weigh
         labels = (
             # copy_x=False: X_filled is our own temporary; saves a copy of the data.
             KMeans(
-                n_clusters=n_components, n_init=1, random_state=random_state, copy_x=False
+                n_clusters=n_components,
+                n_init=1,
+                random_state=random_state,
+                copy_x=False,
             )
             .fit(X_filled, sample_weight=sample_weight)
             .labels_
@@ -51,7 +53,10 @@ def initial_resp(X_filled, n_components, init_params, random_state, sample_weigh
         resp[indices, np.arange(n_components)] = 1
     else:  # "k-means++"
         _, indices = kmeans_plusplus(
-            X_filled, n_components, sample_weight=sample_weight, random_state=random_state
+            X_filled,
+            n_components,
+            sample_weight=sample_weight,
+            random_state=random_state,
         )
         resp[indices, np.arange(n_components)] = 1
     return resp

@@ -369,8 +369,7 @@ def prepare_missing_data(X, n_components, sample_weight=None, *, settings=None):
         step = max(64, min(settings.block_elements // packed_size, row_budget))
         for start in range(lo, hi, step):
             stop = min(start + step, hi)
-            chunks.append(
-                Chunk(start, stop, order[start:stop], cols[start - lo : stop - lo], shared)
-            )
+            rows, run_cols = order[start:stop], cols[start - lo : stop - lo]
+            chunks.append(Chunk(start, stop, rows, run_cols, shared))
     weights = None if sample_weight is None else sample_weight[order]
     return MissingData(X_sorted, missing_mask, order, chunks, weights)

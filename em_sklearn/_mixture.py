@@ -390,7 +390,9 @@ default='kmeans'
 
     def n_parameters(self, params):
         """Number of free parameters: ``K - 1`` weights and the family's."""
-        return int(params.n_components - 1 + self.family.n_parameters(params.components))
+        return int(
+            params.n_components - 1 + self.family.n_parameters(params.components)
+        )
 
     def sample(self, params, n_samples, random_state):
         """Generate complete rows from the mixture, grouped by component.

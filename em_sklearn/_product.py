@@ -1,4 +1,4 @@
-"""ProductFamily: components that are products of emission families over blocks of columns.
+"""ProductFamily: components that are products of families over blocks of columns.
 
 A component's density is the product of its families' densities, each on its
 own columns (e.g. a Gaussian on the continuous columns times categorical
@@ -159,7 +159,9 @@ class ProductFamily:
         return ProductData(tuple(parts))
 
     def iter_terms(self, params, block, accumulator=None):
-        accumulators = (None,) * len(self.families) if accumulator is None else accumulator
+        accumulators = (
+            (None,) * len(self.families) if accumulator is None else accumulator
+        )
         iterators = [
             family.iter_terms(p, part, acc)
             for family, p, part, acc in zip(
@@ -227,7 +229,10 @@ class ProductFamily:
 
     def unflatten(self, vector, like):
         sizes = np.cumsum(
-            [family.flatten(p).size for family, p in zip(self.families, like, strict=True)]
+            [
+                family.flatten(p).size
+                for family, p in zip(self.families, like, strict=True)
+            ]
         )[:-1]
         return tuple(
             family.unflatten(part, p)
@@ -252,7 +257,8 @@ class ProductFamily:
 
     def n_parameters(self, params):
         return sum(
-            family.n_parameters(p) for family, p in zip(self.families, params, strict=True)
+            family.n_parameters(p)
+            for family, p in zip(self.families, params, strict=True)
         )
 
     def sample(self, params, counts, random_state):
@@ -275,4 +281,6 @@ class ProductFamily:
         return out
 
     def params_from_attributes(self, estimator):
-        return tuple(family.params_from_attributes(estimator) for family in self.families)
+        return tuple(
+            family.params_from_attributes(estimator) for family in self.families
+        )

@@ -36,7 +36,7 @@ class Standardization:
 
     @classmethod
     def estimate(cls, data, covariance_type):
-        """Estimate each column's center and scale from prepared data's observed entries.
+        """Estimate each column's center and scale from its observed entries.
 
         Parameters
         ----------
@@ -114,7 +114,7 @@ class Standardization:
     # -- parameters -----------------------------------------------------------
 
     def values_to_model(self, values):
-        """Standardise the user's initial values and prior (a dict; see ``_user_values``).
+        """Standardise the user's initial values and prior (see ``_user_values``).
 
         Means become ``(means - center) / scale``, precisions ``D P D``
         (``D = diag(scale)``) and the prior's hyperparameters those of ``z``;
@@ -133,7 +133,9 @@ class Standardization:
 
     def params_to_original(self, params):
         """Map mixture parameters of ``z`` to those of ``x`` (weights unchanged)."""
-        return replace(params, components=params.components.affine(self.center, self.scale))
+        return replace(
+            params, components=params.components.affine(self.center, self.scale)
+        )
 
     def params_to_model(self, params):
         """Map mixture parameters of ``x`` to those of ``z``."""
@@ -169,7 +171,9 @@ class Standardization:
         if "mean_prior" in values:
             mean = values["mean_prior"]
             out["mean_prior"] = (
-                (mean - self.center) * factor if inverse else mean * factor + self.center
+                (mean - self.center) * factor
+                if inverse
+                else mean * factor + self.center
             )
         if "covariance_prior" in values:
             out["covariance_prior"] = scale_covariance(

@@ -4,6 +4,7 @@ import numbers
 import sys
 
 import numpy as np
+from sklearn.base import _fit_context  # noqa: F401  (re-exported for _base)
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions  # noqa: F401
 from sklearn.utils.validation import (  # noqa: F401
@@ -12,8 +13,6 @@ from sklearn.utils.validation import (  # noqa: F401
     _num_samples,
     validate_data,
 )
-
-from sklearn.base import _fit_context  # noqa: F401  (re-exported for _base)
 
 __all__ = [
     "Interval",
@@ -59,7 +58,7 @@ def _frame_to_numeric(estimator, frame):
         ):
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)
             all_float32 &= dtype == np.float32
-        elif dtype == object and all(
+        elif pd.api.types.is_object_dtype(dtype) and all(
             isinstance(v, numbers.Real) for v in col[col.notna()]
         ):
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -94,7 +93,7 @@ def _polars_to_numeric(estimator, frame):
     """
     import polars as pl
 
-    for label, dtype in zip(frame.columns, frame.dtypes):
+    for label, dtype in zip(frame.columns, frame.dtypes, strict=True):
         if not (dtype.is_numeric() or dtype == pl.Boolean):
             raise ValueError(
                 f"{type(estimator).__name__} requires numeric columns; column "
@@ -141,7 +140,8 @@ def check_X(estimator, X, *, reset):
         raise ValueError(_non_numeric_message(estimator, X, exc)) from exc
     infinite = np.isinf(X_checked).any(axis=0)
     if infinite.any():
-        cols = ", ".join(_column_name(estimator, X, j) for j in np.flatnonzero(infinite))
+        columns = np.flatnonzero(infinite)
+        cols = ", ".join(_column_name(estimator, X, j) for j in columns)
         raise ValueError(
             f"Input X contains infinity in column(s) {cols}. NaN is the only "
             "missing-value marker; replace infinite values by NaN (to impute them) "

@@ -14,8 +14,8 @@ import numpy as np
 from scipy.special import gammaln
 
 from em_sklearn._base import _BaseEM
-from em_sklearn._mixture import MixtureModel
 from em_sklearn._missing_data import prepare_missing_data
+from em_sklearn._mixture import MixtureModel
 from em_sklearn._validation import check_X
 
 

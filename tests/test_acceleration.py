@@ -6,14 +6,13 @@ from numpy.testing import assert_allclose
 
 from em_sklearn import EMClusterer, EMImputer
 from em_sklearn._em import run_em
-from em_sklearn._gaussian import GaussianFamily
-from em_sklearn._gaussian import COVARIANCE_TYPES
-from em_sklearn._mixture import MixtureModel
+from em_sklearn._gaussian import COVARIANCE_TYPES, GaussianFamily
 from em_sklearn._missing_data import prepare_missing_data
+from em_sklearn._mixture import MixtureModel
 
 
 def _mar_data(seed, n=400, d=4, rate=1.0):
-    """Correlated normal rows; columns 1.. missing with probability rate * logistic(2 x0)."""
+    """Correlated normal rows; columns 1.. missing w.p. rate * logistic(2 x0)."""
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(d, d))
     Z = rng.multivariate_normal(rng.normal(size=d), A @ A.T + np.eye(d), n)
@@ -47,7 +46,7 @@ def test_squarem_reaches_plain_em_optimum(covariance_type, global_random_seed):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_squarem_never_lowers_likelihood(covariance_type, global_random_seed):
-    """With exact EM (reg_covar=0, one component) every recorded bound is >= the last."""
+    """With exact EM (reg_covar=0, one component) each recorded bound is >= the last."""
     X = _mar_data(global_random_seed, n=300, d=3)
     # reg_covar > 0 makes the M-step maximise a penalised objective, whose
     # observed-data likelihood may dip slightly near a collapse (plain EM and

@@ -86,7 +86,9 @@ def _assert_same_mixture(em, gm):
     # precisions ~1e6): rounding is amplified there to ~2e-6 relative.
     if hasattr(gm, "lower_bounds_"):  # GaussianMixture records it since 1.7
         assert_allclose(em.lower_bounds_[0], gm.lower_bounds_[0], rtol=1e-5, atol=1e-6)
-        assert_allclose(em.lower_bounds_[1:], gm.lower_bounds_[1:], rtol=1e-6, atol=1e-6)
+        assert_allclose(
+            em.lower_bounds_[1:], gm.lower_bounds_[1:], rtol=1e-6, atol=1e-6
+        )
     assert em.n_iter_ == gm.n_iter_
     assert em.converged_ == gm.converged_
 

@@ -1,4 +1,4 @@
-"""The engine's seams: a second family in one module, products of families, blocks of rows.
+"""The engine's seams: a second family in one module, products, blocks of rows.
 
 ``_poisson_family.py`` (beside this file) is a new emission family written only
 against the contract of ``em_sklearn._mixture``; it runs through the same loop,
@@ -21,8 +21,8 @@ from em_sklearn import EMClusterer
 from em_sklearn._base import _BaseEM
 from em_sklearn._em import run_em
 from em_sklearn._gaussian import COVARIANCE_TYPES, GaussianFamily, GaussianStats
-from em_sklearn._mixture import MixtureModel, MixtureParams
 from em_sklearn._missing_data import BlockedData, prepare_missing_data
+from em_sklearn._mixture import MixtureModel, MixtureParams
 from em_sklearn._product import ProductFamily, ProductStats
 from em_sklearn._validation import check_X
 
@@ -112,7 +112,8 @@ def test_poisson_inference_matches_oracle(global_random_seed):
     observed = ~np.isnan(X)
     log_joint = np.stack(
         [
-            np.log(w) + np.where(observed, poisson.logpmf(np.nan_to_num(X), r), 0).sum(1)
+            np.log(w)
+            + np.where(observed, poisson.logpmf(np.nan_to_num(X), r), 0).sum(1)
             for w, r in zip(est.weights_, est.rates_, strict=True)
         ],
         axis=1,
@@ -120,7 +121,9 @@ def test_poisson_inference_matches_oracle(global_random_seed):
     resp = np.exp(log_joint - log_prob[:, None])
     assert_allclose(est.predict_proba(X), resp, rtol=1e-11, atol=1e-13)
     X_hat = est.impute(X)
-    assert_allclose(X_hat[~observed], (resp @ est.rates_)[~observed], rtol=1e-12, atol=0)
+    assert_allclose(
+        X_hat[~observed], (resp @ est.rates_)[~observed], rtol=1e-12, atol=0
+    )
     assert np.array_equal(X_hat[observed], X[observed])
 
 
@@ -132,8 +135,15 @@ def test_poisson_inference_matches_oracle(global_random_seed):
 class _ProductClusterer(_BaseEM):
     """Gaussian columns [0, 2] times a Poisson column [1], through ``_BaseEM``."""
 
-    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3,
-                 max_iter=100, random_state=None):
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        max_iter=100,
+        random_state=None,
+    ):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -145,7 +155,9 @@ class _ProductClusterer(_BaseEM):
 
     def _family(self):
         gaussian = GaussianFamily(self.covariance_type, 1e-6)
-        return ProductFamily([(gaussian, GAUSSIAN_COLUMNS), (PoissonFamily(), POISSON_COLUMNS)])
+        return ProductFamily(
+            [(gaussian, GAUSSIAN_COLUMNS), (PoissonFamily(), POISSON_COLUMNS)]
+        )
 
     def _model(self):
         return MixtureModel(self._family(), self.n_components)
@@ -182,7 +194,9 @@ def test_product_with_one_component_factorises(covariance_type, global_random_se
     # slow it, not move its fixed point): the same maximum, to EM's tolerance.
     assert_allclose(est.means_, alone.means_, rtol=1e-7, atol=1e-9)
     assert_allclose(est.covariances_, alone.covariances_, rtol=1e-7, atol=1e-9)
-    assert_allclose(est.rates_[0], np.nanmean(X[:, POISSON_COLUMNS], axis=0), rtol=1e-13)
+    assert_allclose(
+        est.rates_[0], np.nanmean(X[:, POISSON_COLUMNS], axis=0), rtol=1e-13
+    )
 
 
 def _product_oracle(X, weights, means, covariances, rates, covariance_type):
@@ -235,15 +249,22 @@ def test_product_inference_matches_oracle(covariance_type, global_random_seed):
 
 def test_product_columns_must_partition_the_features():
     """A product whose columns overlap or leave one out is refused by name."""
-    msg = "The columns of a product's families must partition the features; got [[0, 1], [1]]."
+    msg = (
+        "The columns of a product's families must partition the features; "
+        "got [[0, 1], [1]]."
+    )
     with pytest.raises(ValueError, match=re.escape(msg)):
         ProductFamily([(GaussianFamily("full", 0.0), [0, 1]), (PoissonFamily(), [1])])
 
 
 def test_product_stats_add_part_by_part():
     """ProductStats add each family's statistics with its own ``+``."""
-    a = ProductStats((GaussianStats(np.ones((1, 2)), np.ones((1, 2)), np.zeros((1, 2))),))
-    b = ProductStats((GaussianStats(np.ones((1, 2)), 2 * np.ones((1, 2)), np.zeros((1, 2))),))
+    a = ProductStats(
+        (GaussianStats(np.ones((1, 2)), np.ones((1, 2)), np.zeros((1, 2))),)
+    )
+    b = ProductStats(
+        (GaussianStats(np.ones((1, 2)), 2 * np.ones((1, 2)), np.zeros((1, 2))),)
+    )
     total = a + b
     assert_allclose(total.parts[0].s1, 2.0, rtol=0, atol=0)
     assert_allclose(total.parts[0].s2, 3.0, rtol=0, atol=0)
@@ -315,7 +336,11 @@ def test_fit_and_inference_over_blocks_equal_in_memory(
     # One start for both: k-means would see the blocks' rows in another order.
     start = model.initial_params(prepare_missing_data(X, 2), np.random.RandomState(0))
     options = dict(
-        n_init=1, max_iter=2000, tol=1e-8, random_state=None, warm_start=(start, -np.inf)
+        n_init=1,
+        max_iter=2000,
+        tol=1e-8,
+        random_state=None,
+        warm_start=(start, -np.inf),
     )
     whole = run_em(model, prepare_missing_data(X, 2), **options)
     blocks = _blocked(X, [0, 1, 150, 300], 2)  # a block of one row
@@ -332,7 +357,9 @@ def test_fit_and_inference_over_blocks_equal_in_memory(
         atol=1e-10,
     )
     log_prob, log_resp = model.log_resp(whole.params, blocks)
-    expected_prob, expected_resp = model.log_resp(whole.params, prepare_missing_data(X, 2))
+    expected_prob, expected_resp = model.log_resp(
+        whole.params, prepare_missing_data(X, 2)
+    )
     # A row may be in a chunk of its own pattern in one preparation and not in
     # the other (one inverse per chunk vs one per row): 1e-11 of rounding.
     assert_allclose(log_prob, expected_prob, rtol=1e-10, atol=1e-12)
@@ -348,7 +375,9 @@ def test_fit_and_inference_over_blocks_equal_in_memory(
 def test_poisson_params_flatten_round_trip():
     """SQUAREM's flatten/unflatten of the mixture round-trips; bad rates are refused."""
     model = MixtureModel(PoissonFamily(), 2)
-    params = MixtureParams(np.array([0.25, 0.75]), PoissonParams(np.array([[1.0], [2.0]])))
+    params = MixtureParams(
+        np.array([0.25, 0.75]), PoissonParams(np.array([[1.0], [2.0]]))
+    )
     again = model.unflatten(model.flatten(params), like=params)
     assert_allclose(again.weights, params.weights, rtol=0, atol=0)
     assert_allclose(again.components.rates, params.components.rates, rtol=0, atol=0)

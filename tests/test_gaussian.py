@@ -50,7 +50,9 @@ class _Params(MixtureParams):
 
     @classmethod
     def from_covariances(cls, weights, means, covariances, covariance_type):
-        components = GaussianParams.from_covariances(means, covariances, covariance_type)
+        components = GaussianParams.from_covariances(
+            means, covariances, covariance_type
+        )
         return cls(weights, components)
 
 

@@ -25,8 +25,12 @@ from test_mle import (
 )
 
 from em_sklearn import EMClusterer, EMImputer
-from em_sklearn._gaussian import GaussianFamily, GaussianParams, GaussianPrior
-from em_sklearn._gaussian import COVARIANCE_TYPES
+from em_sklearn._gaussian import (
+    COVARIANCE_TYPES,
+    GaussianFamily,
+    GaussianParams,
+    GaussianPrior,
+)
 from em_sklearn._mixture import MixtureModel, MixtureParams
 
 ESTIMATORS = [EMClusterer, EMImputer]

@@ -1,4 +1,4 @@
-"""The Gaussian emission family: parameters, statistics, kernels, prior, model building."""
+"""The Gaussian emission family: parameters, statistics, kernels, prior, model."""
 
 from ._cholesky import COVARIANCE_TYPES
 from ._family import GaussianFamily

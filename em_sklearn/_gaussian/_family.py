@@ -1,4 +1,4 @@
-"""GaussianFamily: multivariate Gaussian components with missing entries, as emission hooks.
+"""GaussianFamily: Gaussian components with missing entries, as emission hooks.
 
 The mixture layer (``_mixture``) owns the weights and responsibilities; this
 family supplies, per chunk of prepared rows, the log-densities of the observed
@@ -21,8 +21,8 @@ from ._kernels import (
     scatter_block,
 )
 from ._params import GaussianParams
-from ._sweep import packed_positions
 from ._stats import GaussianStats
+from ._sweep import packed_positions
 
 
 class _Accumulator:
@@ -131,7 +131,9 @@ class GaussianFamily:
 
     def accumulator(self, params, block):
         """Return empty running sums for one block's E-step."""
-        return _Accumulator(params, block, SweepPolicy(self.covariance_type, self.sweep_above))
+        return _Accumulator(
+            params, block, SweepPolicy(self.covariance_type, self.sweep_above)
+        )
 
     def accumulate(self, accumulator, terms, resp, rows):
         """Add one chunk's expected first and second moments.
@@ -182,7 +184,7 @@ class GaussianFamily:
         return GaussianStats(s1=acc.s1, s2=s2, ref=acc.params.means)
 
     def complete_data_statistics(self, X, resp):
-        """Compute the statistics of complete rows ``X`` under ``resp`` (initialisation).
+        """Compute the statistics of complete rows ``X`` under ``resp`` (for init).
 
         Parameters
         ----------
@@ -309,7 +311,7 @@ class GaussianFamily:
         return np.concatenate([params.means.ravel(), params.covariances.ravel()])
 
     def unflatten(self, vector, like):
-        """Rebuild parameters shaped as ``like`` (ValueError if not positive definite)."""
+        """Rebuild parameters shaped as ``like`` (ValueError if not pos. definite)."""
         means, covariances = np.split(vector, [like.means.size])
         return GaussianParams.from_covariances(
             means.reshape(like.means.shape),
@@ -366,7 +368,9 @@ class GaussianFamily:
         noise = np.empty((n_rows, n_missing))
         drawn = [np.flatnonzero(component == k) for k in range(n_components)]
         moments = terms.moments(drawn, need_cov=full)
-        for k, (rows, (dev, cond_cov, _)) in enumerate(zip(drawn, moments, strict=True)):
+        for k, (rows, (dev, cond_cov, _)) in enumerate(
+            zip(drawn, moments, strict=True)
+        ):
             if not rows.size:
                 continue
             x[rows] = params.means[k] + dev
@@ -394,7 +398,7 @@ class GaussianFamily:
         return params.n_parameters()
 
     def sample(self, params, counts, random_state):
-        """Draw ``counts[k]`` complete rows from component ``k``, grouped by component."""
+        """Draw ``counts[k]`` complete rows from each component ``k``, in order."""
         return params.sample(counts, random_state)
 
     def attributes(self, params):

@@ -22,7 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._cholesky import compute_log_det_cholesky
-from ._sweep import complete_sweep_packed, eliminate_packed, packed_positions, sweep_packed
+from ._sweep import (
+    complete_sweep_packed,
+    eliminate_packed,
+    packed_positions,
+    sweep_packed,
+)
 
 _LOG_2PI = math.log(2 * math.pi)
 

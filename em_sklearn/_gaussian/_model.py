@@ -1,4 +1,4 @@
-"""Build a Gaussian mixture model whole: the family, its prior and the mixture around it."""
+"""Build a Gaussian mixture model whole: the family, its prior, the mixture."""
 
 import warnings
 
@@ -79,7 +79,9 @@ def prior_attribute(model):
     return {"weight_concentration_prior": model.weight_concentration, **prior.as_dict()}
 
 
-def default_prior(values, data, n_components, reg_covar, covariance_type, settings=None):
+def default_prior(
+    values, data, n_components, reg_covar, covariance_type, settings=None
+):
     """Complete ``values`` with the data-dependent defaults (Fraley & Raftery, 2007).
 
     Parameters

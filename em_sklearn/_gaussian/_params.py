@@ -1,4 +1,4 @@
-"""Parameters of the Gaussian components, and the one rescaling of every covariance type."""
+"""Parameters of the Gaussian components; the one rescaling of every covariance type."""
 
 from dataclasses import dataclass
 
@@ -68,7 +68,9 @@ class GaussianParams:
         return cls(
             means=means,
             covariances=covariances,
-            precisions_cholesky=compute_precision_cholesky(covariances, covariance_type),
+            precisions_cholesky=compute_precision_cholesky(
+                covariances, covariance_type
+            ),
             covariance_type=covariance_type,
         )
 
@@ -130,8 +132,12 @@ class GaussianParams:
         ct = self.covariance_type
         covariances = scale_covariance(self.covariances, factor, ct)
         # U scales as a precision's square root: by 1 / factor, row-wise.
-        divisor = {"full": factor[:, np.newaxis], "tied": factor[:, np.newaxis],
-                   "diag": factor, "spherical": factor[0]}[ct]
+        divisor = {
+            "full": factor[:, np.newaxis],
+            "tied": factor[:, np.newaxis],
+            "diag": factor,
+            "spherical": factor[0],
+        }[ct]
         prec_chol = self.precisions_cholesky / divisor
         return GaussianParams(means, covariances, prec_chol, ct)
 

@@ -1,4 +1,4 @@
-"""Packed symmetric sweep kernels: batched inverses of the missing blocks of precisions."""
+"""Packed symmetric sweep kernels: batched inverses of precisions' missing blocks."""
 
 import functools
 
