@@ -36,9 +36,6 @@ class _BaseEM(BaseEstimator):
     ``verbose_interval``.
     """
 
-    # EMImputer fits its model to standardised columns (``_standardize``).
-    _standardizes = False
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
@@ -54,6 +51,10 @@ class _BaseEM(BaseEstimator):
         return {}
 
     def _prior_attribute(self, model):
+        return None
+
+    def _standardization_of(self, data):
+        """The standardisation the model is fitted in (``_standardize``), or None."""
         return None
 
     def _fit_model(self, X, sample_weight=None):
@@ -91,11 +92,11 @@ class _BaseEM(BaseEstimator):
         if sample_weight is not None and np.all(sample_weight == 1):
             sample_weight = None  # the unweighted fit, to the last random draw
         data = self._model().prepare(X, sample_weight)
-        std, offset = None, 0.0
-        if self._standardizes:
-            std = Standardization.estimate(data, self.covariance_type)
+        std, offset = self._standardization_of(data), 0.0
+        if std is not None:
             data = std.standardize_data(data)
-            offset = self._objective_offset(std, data, values.get("prior") is not None)
+            with_prior = values.get("prior") is not None
+            offset = std.objective_offset(data, self.n_components, with_prior)
             values = std.values_to_model(values)
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
@@ -133,22 +134,6 @@ class _BaseEM(BaseEstimator):
         self.prior_ = prior_
         self._standardization = std
         return data
-
-    def _objective_offset(self, std, data, with_prior):
-        """Mean objective per row in standardised units minus in original units.
-
-        The densities of the observed entries change by ``sum_j log s_j`` over
-        each row's observed columns (averaged over the fitted rows), and with a
-        prior the parameters' density by their log-Jacobian.
-        """
-        total = data.total_weight
-        if not total:
-            return 0.0
-        observed_counts = sum(block.observed_counts() for block in data.blocks)
-        offset = float(observed_counts @ np.log(std.scale)) / total
-        if with_prior:
-            offset -= std.log_jacobian(self.n_components) / total
-        return offset
 
     # -- inference ------------------------------------------------------------
 
@@ -256,6 +241,9 @@ class _GaussianEM(_BaseEM):
     :meth:`_fit_model` or one of the inference helpers, and shape the output.
     """
 
+    # EMImputer fits its model to standardised columns (``_standardize``).
+    _standardizes = False
+
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
@@ -327,6 +315,11 @@ class _GaussianEM(_BaseEM):
 
     def _prior_attribute(self, model):
         return prior_attribute(model)
+
+    def _standardization_of(self, data):
+        if not self._standardizes:
+            return None
+        return Standardization.estimate(data, self.covariance_type)
 
     def _user_values(self, n_features):
         """Check the user's initial values and prior (before any work on the data).

@@ -91,6 +91,23 @@ class Standardization:
         """
         return -(observed @ np.log(self.scale))
 
+    def objective_offset(self, data, n_components, with_prior):
+        """Mean objective per row in standardised units minus in original units.
+
+        The density of a row's observed entries changes by ``sum_j log s_j``
+        over its observed columns (averaged over the rows of ``data``,
+        weighted), and with a prior the parameters' density by their
+        log-Jacobian (:meth:`log_jacobian`).
+        """
+        total = data.total_weight
+        if not total:
+            return 0.0
+        observed_counts = sum(block.observed_counts() for block in data.blocks)
+        offset = float(observed_counts @ np.log(self.scale)) / total
+        if with_prior:
+            offset -= self.log_jacobian(n_components) / total
+        return offset
+
     def log_jacobian(self, n_components):
         """Log-Jacobian ``log |d theta_z / d theta_x|`` of standardising parameters.
 
