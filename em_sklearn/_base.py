@@ -1,5 +1,6 @@
 """Estimator bases: model-agnostic fitting and inference; both estimators' mixture."""
 
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -57,6 +58,25 @@ class _BaseEM(BaseEstimator):
         """The standardisation the model is fitted in (``_standardize``), or None."""
         return None
 
+    def _check_warm_start(self, n_features):
+        """Refuse a warm start that cannot continue the previous fit (ValueError)."""
+
+    @contextmanager
+    def _unchanged_on_failure(self):
+        """Leave the estimator exactly as it was when a fit fails.
+
+        Validation records the new data's features before the fit can fail;
+        without this a failed refit would leave a half-updated estimator whose
+        later ``transform`` fails with an unrelated error.
+        """
+        state = dict(vars(self))
+        try:
+            yield
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(state)
+            raise
+
     def _fit_model(self, X, sample_weight=None):
         """Fit the mixture to ``X`` (validated, NaN for missing) and set attributes.
 
@@ -85,6 +105,8 @@ class _BaseEM(BaseEstimator):
                 "more data."
             )
         values = self._user_values(n_features)  # checked before any work
+        if self.warm_start and hasattr(self, "converged_"):
+            self._check_warm_start(n_features)
         if not informative.all():
             X = X[informative]
             if sample_weight is not None:
@@ -315,6 +337,28 @@ class _GaussianEM(_BaseEM):
 
     def _prior_attribute(self, model):
         return prior_attribute(model)
+
+    def _check_warm_start(self, n_features):
+        previous = self._model_params
+        changes = [
+            (name, old, new)
+            for name, old, new in (
+                ("n_components", previous.n_components, self.n_components),
+                (
+                    "covariance_type",
+                    previous.components.covariance_type,
+                    self.covariance_type,
+                ),
+                ("number of features", previous.components.n_features, n_features),
+            )
+            if old != new
+        ]
+        if changes:
+            name, old, new = changes[0]
+            raise ValueError(
+                f"warm_start=True continues the previous fit, whose {name} is "
+                f"{old!r}; got {new!r}. Set warm_start=False to fit from scratch."
+            )
 
     def _standardization_of(self, data):
         if not self._standardizes:

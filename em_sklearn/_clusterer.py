@@ -254,16 +254,17 @@ default='kmeans'
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        X = check_X(self, X, reset=True)
-        sample_weight = check_sample_weight(sample_weight, X)
-        check_no_empty_columns(self, X)
-        data = self._fit_model(X, sample_weight)
-        # A final E-step so that fit_predict(X) equals fit(X).predict(X), on the
-        # rows prepared for the fit when they are all of X (the same arrays
-        # predict would prepare).
-        if data.n_samples != X.shape[0]:
-            data = None
-        self.labels_ = self._log_resp(X, data)[1].argmax(axis=1)
+        with self._unchanged_on_failure():
+            X = check_X(self, X, reset=True)
+            sample_weight = check_sample_weight(sample_weight, X)
+            check_no_empty_columns(self, X)
+            data = self._fit_model(X, sample_weight)
+            # A final E-step so that fit_predict(X) equals fit(X).predict(X), on the
+            # rows prepared for the fit when they are all of X (the same arrays
+            # predict would prepare).
+            if data.n_samples != X.shape[0]:
+                data = None
+            self.labels_ = self._log_resp(X, data)[1].argmax(axis=1)
         return self.labels_
 
     def predict(self, X):

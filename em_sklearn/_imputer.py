@@ -358,23 +358,24 @@ default='kmeans'
             the rows of ``X`` (None when rows with nothing observed, or of
             weight 0, were left out of the fit).
         """
-        X = check_X(self, X, reset=True)
-        sample_weight = check_sample_weight(sample_weight, X)
-        missing_mask = np.isnan(X)
-        self._empty_features = missing_mask.all(axis=0)
-        if self._empty_features.any() and not self.keep_empty_features:
-            names = self._feature_names()[self._empty_features].tolist()
-            warnings.warn(
-                f"Skipping features without any observed values: {names}. At least "
-                "one non-missing value is needed for imputation; pass "
-                "keep_empty_features=True to keep them (filled with 0).",
-                UserWarning,
-                stacklevel=2,
-            )
-        data = self._fit_model(self._model_input(X), sample_weight)
-        self.indicator_ = (
-            MissingIndicator(error_on_new=False).fit(X) if self.add_indicator else None
-        )
+        with self._unchanged_on_failure():
+            X = check_X(self, X, reset=True)
+            sample_weight = check_sample_weight(sample_weight, X)
+            missing_mask = np.isnan(X)
+            self._empty_features = missing_mask.all(axis=0)
+            if self._empty_features.any() and not self.keep_empty_features:
+                names = self._feature_names()[self._empty_features].tolist()
+                warnings.warn(
+                    f"Skipping features without any observed values: {names}. At "
+                    "least one non-missing value is needed for imputation; pass "
+                    "keep_empty_features=True to keep them (filled with 0).",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            data = self._fit_model(self._model_input(X), sample_weight)
+            self.indicator_ = None
+            if self.add_indicator:
+                self.indicator_ = MissingIndicator(error_on_new=False).fit(X)
         return X, data if data.n_samples == X.shape[0] else None
 
     def transform(self, X):

@@ -5,7 +5,7 @@ what every finite mixture shares: the mixing weights (and their Dirichlet
 prior), log-sum-exp responsibilities, sample weights, the skipping of
 negligible (row, component) pairs and the observed-data log-likelihood. The
 components' distribution is an *emission family* (``_gaussian.GaussianFamily``,
-or a :class:`ProductFamily` of families over blocks of columns), which
+or a ``_product.ProductFamily`` of families over blocks of columns), which
 supplies, per chunk of prepared rows (:class:`EmissionFamily`):
 
 * ``iter_terms(params, block, accumulator=None)``: ``(chunk, terms)`` with
@@ -16,9 +16,13 @@ supplies, per chunk of prepared rows (:class:`EmissionFamily`):
 * ``m_step(stats, raw_nk, nk)`` and ``log_prior(params)``;
 * for inference, ``conditional_mean(params, terms, resp)`` and
   ``posterior_draw(params, terms, component, random_state)``;
-* ``prepare``, ``complete_data_statistics``, ``initial_params``,
-  ``flatten``/``unflatten``, ``n_parameters``, ``sample``, ``attributes``
-  and ``params_from_attributes``.
+* ``prepare(X, n_components, sample_weight, settings)``: the family's
+  prepared block of rows (``_missing_data``);
+* ``complete_data_statistics``, ``fully_initialised`` and
+  ``initial_params``: initialisation from responsibilities and the user's
+  initial values;
+* ``flatten``/``unflatten`` (SQUAREM), ``n_parameters``, ``sample``,
+  ``attributes`` and ``params_from_attributes``.
 
 Nothing here knows which family it drives.
 """
@@ -46,6 +50,9 @@ class EmissionFamily(Protocol):
     def statistics(self, accumulator): ...
 
     def complete_data_statistics(self, X, resp): ...
+
+    @property
+    def fully_initialised(self) -> bool: ...
 
     def m_step(self, stats, raw_nk, nk): ...
 

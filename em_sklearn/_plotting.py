@@ -59,6 +59,8 @@ def _feature_name(estimator, j):
 
 def _model_columns(estimator):
     """Map input feature positions to the model's (EMImputer drops empty features)."""
+    if not hasattr(estimator, "_model_features"):  # e.g. GaussianMixture
+        return np.arange(estimator.n_features_in_)
     used = estimator._model_features()  # (n_features_in_,) bool
     positions = np.full(len(used), -1)
     positions[used] = np.arange(int(used.sum()))
@@ -177,8 +179,10 @@ class MixtureDisplay:
 
         Parameters
         ----------
-        estimator : EMClusterer or EMImputer
-            A fitted estimator.
+        estimator : EMClusterer, EMImputer or GaussianMixture
+            A fitted estimator. scikit-learn's
+            :class:`~sklearn.mixture.GaussianMixture` works too, on data
+            without missing values.
         X : array-like of shape (n_samples, n_features)
             Data with NaN for missing entries, as passed to ``fit``.
         features : tuple of two int or str, default=(0, 1)
@@ -202,11 +206,17 @@ class MixtureDisplay:
             raise ValueError(
                 "Cannot plot a feature that had no observed value during fit."
             )
-        X = check_X(estimator, X, reset=False)
-        X_model = estimator._model_input(X)
-        # The inference EMImputer.transform and EMClusterer.predict run.
-        X_hat = estimator._impute(X_model)  # (n_samples, n_model)
-        labels = estimator._log_resp(X_model)[1].argmax(axis=1)
+        if hasattr(estimator, "_impute"):
+            X = check_X(estimator, X, reset=False)
+            X_model = estimator._model_input(X)
+            # The inference EMImputer.transform and EMClusterer.predict run.
+            X_hat = estimator._impute(X_model)  # (n_samples, n_model)
+            labels = estimator._log_resp(X_model)[1].argmax(axis=1)
+        else:
+            # A mixture without missing-value support (scikit-learn's
+            # GaussianMixture): its own predict validates X (and refuses NaN).
+            labels = estimator.predict(X)
+            X_model = X_hat = np.asarray(X, dtype=np.float64)
         X_two = X_model[:, model_cols]
         missing = np.isnan(X_two)
         display = cls(
