@@ -1,5 +1,7 @@
 """Proper multiple imputation by bootstrap-EM, and pooling by Rubin's rules."""
 
+import numbers
+import reprlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,10 +129,11 @@ class RubinPooled:
     std_error : float or ndarray
         ``sqrt(T)``.
     df : float or ndarray
-        Degrees of freedom of the ``t`` reference distribution.
+        Degrees of freedom of the ``t`` reference distribution; ``inf`` (the
+        normal) when ``B = 0`` and ``df_complete`` is None.
     fmi : float or ndarray
         ``lambda = (1 + 1/m) B / T``, the fraction of the variance due to the
-        missing values.
+        missing values, in ``[0, 1]``; 0 when ``T = 0``.
     conf_int : ndarray of shape (2,) or (n_estimands, 2)
         Lower and upper bounds of the confidence interval.
     m : int
@@ -164,17 +167,26 @@ def pool_rubin(estimates, variances, *, df_complete=None, confidence=0.95):
     which never exceeds ``df_complete``. A vector estimand is pooled entry by
     entry.
 
+    Degenerate cases. Equal estimates give ``B = 0`` exactly, so ``fmi = 0``
+    and ``df = inf`` (or ``df_obs`` with ``df_complete``); if their variances
+    are 0 too, ``T = 0``, ``fmi = 0`` and the interval is the point
+    ``[Q, Q]``. Zero variances with differing estimates (``W = 0 < B``, e.g. a
+    census total) give ``fmi = 1`` and Rubin's ``df = m - 1``; with
+    ``df_complete`` this raises, as Barnard-Rubin's df would be 0.
+
     Parameters
     ----------
     estimates : array-like of shape (m,) or (m, n_estimands)
-        The estimate from each completed dataset.
+        The estimate from each completed dataset; finite, with ``m >= 2``.
     variances : array-like of the same shape as ``estimates``
-        Its variance (squared standard error) from each completed dataset.
-    df_complete : float or None, default=None
+        Its variance (squared standard error) from each completed dataset;
+        finite and ``>= 0``.
+    df_complete : float > 0 or None, default=None
         Degrees of freedom of the analysis had there been no missing value
-        (``n - p`` for a regression with ``p`` coefficients). None uses
-        Rubin's large-sample degrees of freedom.
-    confidence : float, default=0.95
+        (``n - p`` for a regression with ``p`` coefficients). None, or
+        ``np.inf`` (its large-sample limit), uses Rubin's large-sample degrees
+        of freedom.
+    confidence : float in (0, 1), default=0.95
         Coverage of the confidence interval.
 
     Returns
@@ -182,6 +194,16 @@ def pool_rubin(estimates, variances, *, df_complete=None, confidence=0.95):
     pooled : RubinPooled
         ``estimate``, ``within``, ``between``, ``total``, ``std_error``,
         ``df``, ``fmi``, ``conf_int`` and ``m``.
+
+    Raises
+    ------
+    ValueError
+        If ``estimates`` or ``variances`` is not numeric, their shapes differ,
+        ``m < 2``, an estimate is not finite, a variance is not finite or is
+        negative (the message names the entry, ``[imputation]`` or
+        ``[imputation, estimand]``), ``df_complete`` is not a number ``> 0``
+        or None, ``confidence`` is not in (0, 1), or ``W = 0 < B`` with
+        ``df_complete``.
 
     See Also
     --------
@@ -200,8 +222,8 @@ def pool_rubin(estimates, variances, *, df_complete=None, confidence=0.95):
     >>> round(pooled.estimate, 3), round(pooled.total, 4)
     (1.0, 0.0933)
     """
-    estimates = np.asarray(estimates, dtype=np.float64)
-    variances = np.asarray(variances, dtype=np.float64)
+    estimates = _as_float_array(estimates, "estimates")
+    variances = _as_float_array(variances, "variances")
     if estimates.ndim not in (1, 2) or variances.shape != estimates.shape:
         raise ValueError(
             "Expected estimates and variances of the same shape (m,) or "
@@ -213,12 +235,74 @@ def pool_rubin(estimates, variances, *, df_complete=None, confidence=0.95):
             f"Expected at least 2 imputations but got m = {m}. Between-imputation "
             "variance needs m >= 2."
         )
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1). Got {confidence!r} instead.")
-    estimate = estimates.mean(axis=0)
-    within = variances.mean(axis=0)
-    between = estimates.var(axis=0, ddof=1)
-    total = within + (1 + 1 / m) * between
+    bad = ~np.isfinite(estimates)
+    if bad.any():
+        index = _first(bad)
+        raise ValueError(
+            f"estimates{_at(index)} must be finite. Got {float(estimates[index])!r} "
+            "instead. Check the analysis of that completed dataset."
+        )
+    bad = ~(np.isfinite(variances) & (variances >= 0))
+    if bad.any():
+        index = _first(bad)
+        value = float(variances[index])
+        raise ValueError(
+            f"variances{_at(index)} must be a finite number >= 0 (the squared "
+            f"standard error of estimates{_at(index)}). Got {value!r} instead."
+        )
+    if df_complete is not None and (
+        not isinstance(df_complete, numbers.Real)
+        or isinstance(df_complete, bool)
+        or not df_complete > 0
+    ):
+        raise ValueError(
+            f"df_complete must be a number > 0 or None. Got {df_complete!r} "
+            "instead. It is the complete-data degrees of freedom (n - p for a "
+            "regression with p coefficients); None or np.inf gives Rubin's "
+            "large-sample df."
+        )
+    if df_complete == np.inf:
+        # The limit of Barnard-Rubin's df as df_complete grows: Rubin's df
+        # (evaluating the formula at inf would give inf / inf = NaN).
+        df_complete = None
+    if (
+        not isinstance(confidence, numbers.Real)
+        or isinstance(confidence, bool)
+        or not 0 < confidence < 1
+    ):
+        raise ValueError(
+            f"confidence must be a number in (0, 1), e.g. 0.95. Got {confidence!r} "
+            "instead."
+        )
+    # Equal estimates: B = 0 exactly and Q_bar that value (np.var of three
+    # 0.1 is 3e-34, which would make fmi = 1 when W = 0).
+    equal = np.all(estimates == estimates[0], axis=0)
+    with np.errstate(over="ignore"):
+        estimate = np.where(equal, estimates[0], estimates.mean(axis=0))
+        within = variances.mean(axis=0)
+        between = np.where(equal, 0.0, estimates.var(axis=0, ddof=1))
+        total = within + (1 + 1 / m) * between
+    if not (np.isfinite(estimate).all() and np.isfinite(total).all()):
+        j = _first(~(np.isfinite(estimate) & np.isfinite(total)))
+        of = "" if estimates.ndim == 1 else f" of estimand {j[0]}"
+        raise ValueError(
+            f"The pooled estimate and total variance{of} must be finite. Got "
+            f"{float(estimate[j])!r} and {float(total[j])!r} instead: the "
+            "estimates or variances overflow float64; rescale the estimand "
+            "(change its units)."
+        )
+    if df_complete is not None and np.any((within == 0) & (between > 0)):
+        j = _first((within == 0) & (between > 0))
+        of, col = ("", "")
+        if estimates.ndim == 2:
+            of, col = f" of estimand {j[0]}", f"[:, {j[0]}]"
+        raise ValueError(
+            f"The within-imputation variance{of} (the mean of variances{col}) "
+            "must be > 0 when df_complete is given and the estimates differ. "
+            "Got 0.0 instead. Barnard-Rubin degrees of freedom are 0 when all "
+            "the variance is between imputations; pass df_complete=None for "
+            "Rubin's df (m - 1) if the complete-data variance is truly 0."
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         fmi = np.where(total > 0, (1 + 1 / m) * between / total, 0.0)
         # lambda = 0 (no missing information): infinite df, the normal limit.
@@ -244,3 +328,24 @@ def pool_rubin(estimates, variances, *, df_complete=None, confidence=0.95):
         conf_int=conf_int,
         m=m,
     )
+
+
+def _as_float_array(values, name):
+    """Return ``values`` as a float64 array, or raise naming the argument."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a numeric array of shape (m,) or (m, n_estimands). "
+            f"Got {reprlib.repr(values)} instead."
+        ) from None
+
+
+def _first(mask):
+    """Return the index (a tuple) of the first True entry of ``mask``."""
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _at(index):
+    """Format an index tuple as a subscript: ``[2]`` or ``[2, 1]``."""
+    return "[" + ", ".join(map(str, index)) + "]"

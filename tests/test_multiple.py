@@ -89,6 +89,255 @@ def test_pool_rubin_errors(estimates, variances, msg):
         pool_rubin(estimates, variances)
 
 
+_ARRAY_MSG = (
+    "{name} must be a numeric array of shape (m,) or (m, n_estimands). "
+    "Got {value} instead."
+)
+
+
+@pytest.mark.parametrize(
+    "estimates, variances, msg",
+    [
+        (
+            [[1.0, 2.0], [3.0]],
+            [[1.0, 1.0], [1.0, 1.0]],
+            _ARRAY_MSG.format(name="estimates", value="[[1.0, 2.0], [3.0]]"),
+        ),
+        (
+            [1.0, 2.0],
+            ["a", "b"],
+            _ARRAY_MSG.format(name="variances", value="['a', 'b']"),
+        ),
+    ],
+    ids=["ragged-estimates", "string-variances"],
+)
+def test_pool_rubin_non_numeric_or_ragged(estimates, variances, msg):
+    """Ragged or non-numeric estimates or variances raise a ValueError naming which."""
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        pool_rubin(estimates, variances)
+
+
+@pytest.mark.parametrize(
+    "estimates, variances",
+    [
+        ([1.0], [1.0]),
+        ([], []),
+        ([[1.0, 2.0]], [[1.0, 1.0]]),
+    ],
+)
+def test_pool_rubin_fewer_than_two_imputations(estimates, variances):
+    """m < 2 (scalar or vector estimand) raises: B needs two imputations."""
+    m = len(estimates)
+    msg = (
+        f"Expected at least 2 imputations but got m = {m}. Between-imputation "
+        "variance needs m >= 2."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        pool_rubin(estimates, variances)
+
+
+def test_pool_rubin_vector_shape_mismatch():
+    """Vector estimates with variances of another shape raise, giving both shapes."""
+    msg = (
+        "Expected estimates and variances of the same shape (m,) or "
+        "(m, n_estimands) but got (3, 2) and (3,)."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        pool_rubin(np.ones((3, 2)), np.ones(3))
+
+
+_Q = [[1.0, 2.0], [1.2, 2.1], [0.8, 1.9]]
+_U = [[0.04, 0.1], [0.05, 0.1], [0.03, 0.1]]
+
+
+def _with(rows, index, value):
+    """Return a copy of the nested list ``rows`` with ``rows[index] = value``."""
+    out = np.array(rows)
+    out[index] = value
+    return out
+
+
+_FINITE_MSG = (
+    "{at} must be finite. Got {value} instead. Check the analysis of that "
+    "completed dataset."
+)
+_VARIANCE_MSG = (
+    "{at} must be a finite number >= 0 (the squared standard error of {q}). "
+    "Got {value} instead."
+)
+
+
+@pytest.mark.parametrize(
+    "estimates, variances, msg",
+    [
+        (
+            [1.0, np.nan, 1.2],
+            [0.04, 0.05, 0.03],
+            _FINITE_MSG.format(at="estimates[1]", value="nan"),
+        ),
+        (
+            [1.0, 1.1, -np.inf],
+            [0.04, 0.05, 0.03],
+            _FINITE_MSG.format(at="estimates[2]", value="-inf"),
+        ),
+        (
+            [1.0, 1.1, 1.2],
+            [0.04, -0.05, 0.03],
+            _VARIANCE_MSG.format(at="variances[1]", q="estimates[1]", value="-0.05"),
+        ),
+        (
+            [1.0, 1.1, 1.2],
+            [np.nan, 0.05, 0.03],
+            _VARIANCE_MSG.format(at="variances[0]", q="estimates[0]", value="nan"),
+        ),
+        (
+            [1.0, 1.1, 1.2],
+            [0.04, 0.05, np.inf],
+            _VARIANCE_MSG.format(at="variances[2]", q="estimates[2]", value="inf"),
+        ),
+        (
+            _with(_Q, (2, 1), np.nan),
+            _U,
+            _FINITE_MSG.format(at="estimates[2, 1]", value="nan"),
+        ),
+        (
+            _Q,
+            _with(_U, (0, 1), -0.1),
+            _VARIANCE_MSG.format(
+                at="variances[0, 1]", q="estimates[0, 1]", value="-0.1"
+            ),
+        ),
+    ],
+    ids=[
+        "nan-estimate",
+        "inf-estimate",
+        "negative-variance",
+        "nan-variance",
+        "inf-variance",
+        "vector-nan-estimate",
+        "vector-negative-variance",
+    ],
+)
+def test_pool_rubin_refuses_non_finite_or_negative(estimates, variances, msg):
+    """NaN/inf estimates, NaN/inf/negative variances raise, naming the entry.
+
+    Before the check, a NaN estimate came out as ``fmi = 0`` and ``df = inf``
+    (no missing information), and a negative variance as ``fmi > 1``. The
+    entry is named by its index: imputation, then estimand for a vector.
+    """
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        pool_rubin(estimates, variances)
+
+
+@pytest.mark.parametrize("df_complete", [0, -5.0, np.nan, -np.inf, "30", True])
+def test_pool_rubin_bad_df_complete(df_complete):
+    """A df_complete that is not a number > 0 (or None) raises in the grammar."""
+    msg = (
+        f"df_complete must be a number > 0 or None. Got {df_complete!r} instead. "
+        "It is the complete-data degrees of freedom (n - p for a regression "
+        "with p coefficients); None or np.inf gives Rubin's large-sample df."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        pool_rubin([1.0, 1.3, 0.9], [0.04, 0.05, 0.03], df_complete=df_complete)
+
+
+def test_pool_rubin_infinite_df_complete_is_large_sample():
+    """df_complete=np.inf is the large-sample limit: exactly Rubin's df (None)."""
+    q, u = [[1.0, 2.0], [1.3, 2.1], [0.9, 2.0]], [[0.04, 0.1], [0.05, 0.2], [0.03, 0]]
+    infinite = pool_rubin(q, u, df_complete=np.inf)
+    rubin = pool_rubin(q, u)
+    assert_array_equal(infinite.df, rubin.df)
+    assert_array_equal(infinite.conf_int, rubin.conf_int)
+    assert np.isfinite(infinite.conf_int).all()
+
+
+@pytest.mark.parametrize("confidence", [0, 1, -0.5, 1.5, np.nan, "0.95", None])
+def test_pool_rubin_bad_confidence(confidence):
+    """A confidence that is not a number in (0, 1) raises in the grammar."""
+    msg = (
+        f"confidence must be a number in (0, 1), e.g. 0.95. Got {confidence!r} instead."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        pool_rubin([1.0, 1.3, 0.9], [0.04, 0.05, 0.03], confidence=confidence)
+
+
+@pytest.mark.parametrize("df_complete", [None, 10])
+@pytest.mark.parametrize("value", [2.0, 0.1, 0.7])
+def test_pool_rubin_zero_between_and_within(value, df_complete):
+    """Equal estimates with zero variances: B = W = T = 0, fmi 0, a zero-width CI.
+
+    Nothing varies, so nothing is missing: ``fmi = 0`` (not NaN), ``df = inf``
+    without ``df_complete`` and the interval is the point ``[Q, Q]``. Equal
+    estimates give ``B = 0`` exactly (``np.var`` of three 0.1 is ``3e-34``,
+    which made ``fmi = 1`` when ``W = 0``) and the estimate is that value.
+    """
+    pooled = pool_rubin([value] * 3, [0.0] * 3, df_complete=df_complete)
+    assert pooled.between == 0 and pooled.within == 0 and pooled.total == 0
+    assert pooled.estimate == value and pooled.fmi == 0
+    if df_complete is None:
+        assert pooled.df == np.inf
+    assert 0 < pooled.df <= np.inf
+    assert_array_equal(pooled.conf_int, [value, value])
+
+
+@pytest.mark.parametrize(
+    "estimates, variances, msg",
+    [
+        (
+            [1e200, -1e200],
+            [1.0, 1.0],
+            "The pooled estimate and total variance must be finite. Got 0.0 and "
+            "inf instead",
+        ),
+        (
+            [[1.0, 1.0], [1.0, 2.0]],
+            [[1.0, 1e308], [1.0, 1e308]],
+            "The pooled estimate and total variance of estimand 1 must be finite. "
+            "Got 1.5 and inf instead",
+        ),
+    ],
+    ids=["between-overflows", "within-overflows"],
+)
+def test_pool_rubin_overflow_raises(estimates, variances, msg):
+    """Finite inputs whose B, W or T overflow raise instead of giving fmi = NaN."""
+    msg += (
+        ": the estimates or variances overflow float64; rescale the estimand "
+        "(change its units)."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        pool_rubin(estimates, variances)
+
+
+def test_pool_rubin_no_within_variance_rubin_df():
+    """W = 0, B > 0 (e.g. a census total) gives fmi 1 and Rubin's df m - 1."""
+    q = np.array([1.0, 1.3, 0.9, 1.2])
+    pooled = pool_rubin(q, np.zeros(4))
+    b = np.var(q, ddof=1)
+    assert pooled.fmi == 1 and pooled.df == 3
+    half = stats.t.ppf(0.975, 3) * np.sqrt(1.25 * b)
+    # Same formulas in another order: agreement to rounding.
+    assert_allclose(pooled.conf_int, [1.1 - half, 1.1 + half], rtol=1e-12, atol=0)
+
+
+def test_pool_rubin_no_within_variance_with_df_complete_raises():
+    """W = 0 < B with df_complete raises: Barnard-Rubin df would be 0 (a NaN CI)."""
+    msg = (
+        "The within-imputation variance of estimand 1 (the mean of "
+        "variances[:, 1]) must be > 0 when df_complete is given and the "
+        "estimates differ. Got 0.0 instead. Barnard-Rubin degrees of freedom "
+        "are 0 when all the variance is between imputations; pass "
+        "df_complete=None for Rubin's df (m - 1) if the complete-data variance "
+        "is truly 0."
+    )
+    q = [[1.0, 1.0], [1.3, 1.3], [0.9, 0.9]]
+    u = [[0.04, 0.0], [0.05, 0.0], [0.03, 0.0]]
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        pool_rubin(q, u, df_complete=30)
+    scalar_msg = msg.replace(" of estimand 1", "").replace("[:, 1]", "")
+    with pytest.raises(ValueError, match=re.escape(scalar_msg)):
+        pool_rubin([1.0, 1.3, 0.9], [0.0, 0.0, 0.0], df_complete=30)
+
+
 def test_multiple_impute_bad_m():
     """A non-positive m raises a ValueError in the parameter grammar."""
     msg = "m must be an int >= 1. Got 0 instead."
