@@ -28,6 +28,7 @@ Nothing here knows which family it drives.
 """
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -227,7 +228,7 @@ default='kmeans'
             Summed over all rows (each multiplied by its sample weight), with
             the observed-data log-likelihood at ``params``.
         """
-        return data.map_reduce(lambda block: self._block_statistics(params, block))
+        return data.map_reduce(partial(self._block_statistics, params))
 
     def _block_statistics(self, params, block):
         """E-step of one block of rows (see :meth:`e_step`)."""
@@ -324,18 +325,7 @@ default='kmeans'
             Observed-data log-likelihood of each row (0 if nothing is observed).
         log_resp : ndarray of shape (n_samples, n_components)
         """
-
-        def block_log_resp(block):
-            log_prob_norm = np.empty(block.n_samples)
-            log_resp = np.empty((block.n_samples, params.n_components))
-            for chunk, terms in self.family.iter_terms(params.components, block):
-                # Written straight to the caller's row order (no unsorted copy).
-                log_prob_norm[chunk.rows], log_resp[chunk.rows] = _log_responsibilities(
-                    terms.log_prob, params.weights, terms.nothing_observed
-                )
-            return log_prob_norm, log_resp
-
-        return data.map_rows(block_log_resp)
+        return data.map_rows(partial(self._block_log_resp, params))
 
     def conditional_mean(self, params, data):
         """Compute ``E[x | x_o]`` for every row, mixing components by responsibility.
@@ -347,20 +337,7 @@ default='kmeans'
         -------
         X_hat : ndarray of shape (n_samples, n_features)
         """
-
-        def block_mean(block):
-            out = np.empty((block.n_samples, block.n_features))
-            for chunk, terms in self.family.iter_terms(params.components, block):
-                _, resp = _responsibilities(
-                    terms.log_prob, params.weights, terms.nothing_observed
-                )
-                # In the caller's row order.
-                out[chunk.rows] = self.family.conditional_mean(
-                    params.components, terms, resp
-                )
-            return out
-
-        return data.map_rows(block_mean)
+        return data.map_rows(partial(self._block_conditional_mean, params))
 
     def posterior_draw(self, params, data, random_state):
         """Draw every row's missing entries from their conditional distribution.
@@ -369,7 +346,7 @@ default='kmeans'
         responsibilities (by inverse CDF), then the family draws the missing
         entries given ``k`` (DESIGN §4). Rows are visited in the prepared
         order, so a given ``random_state`` gives the same draws for the same
-        input.
+        input (the one generator runs through the blocks in order).
 
         Returns
         -------
@@ -377,21 +354,46 @@ default='kmeans'
             Drawn values at the missing entries; the observed entries equal
             the zero-filled input (callers put the original values back).
         """
+        return data.map_rows(partial(self._block_draw, params, random_state))
 
-        def block_draw(block):
-            out = np.empty((block.n_samples, block.n_features))
-            for chunk, terms in self.family.iter_terms(params.components, block):
-                _, resp = _responsibilities(
-                    terms.log_prob, params.weights, terms.nothing_observed
-                )
-                u = random_state.uniform(size=len(resp))  # (n_rows,)
-                component = (np.cumsum(resp, axis=1)[:, :-1] < u[:, None]).sum(axis=1)
-                out[chunk.rows] = self.family.posterior_draw(
-                    params.components, terms, component, random_state
-                )
-            return out
+    def _iter_responsibilities(self, params, block):
+        """Yield ``(chunk, terms, log_prob_norm, log_resp)`` for each chunk."""
+        for chunk, terms in self.family.iter_terms(params.components, block):
+            log_prob_norm, log_resp = _log_responsibilities(
+                terms.log_prob, params.weights, terms.nothing_observed
+            )
+            yield chunk, terms, log_prob_norm, log_resp
 
-        return data.map_rows(block_draw)
+    def _block_log_resp(self, params, block):
+        log_prob_norm = np.empty(block.n_samples)
+        log_resp = np.empty((block.n_samples, params.n_components))
+        for chunk, _, chunk_log_prob, chunk_log_resp in self._iter_responsibilities(
+            params, block
+        ):
+            # Written straight to the caller's row order (no unsorted copy).
+            log_prob_norm[chunk.rows] = chunk_log_prob
+            log_resp[chunk.rows] = chunk_log_resp
+        return log_prob_norm, log_resp
+
+    def _block_conditional_mean(self, params, block):
+        out = np.empty((block.n_samples, block.n_features))
+        for chunk, terms, _, log_resp in self._iter_responsibilities(params, block):
+            resp = _exp(log_resp)
+            out[chunk.rows] = self.family.conditional_mean(
+                params.components, terms, resp
+            )
+        return out
+
+    def _block_draw(self, params, random_state, block):
+        out = np.empty((block.n_samples, block.n_features))
+        for chunk, terms, _, log_resp in self._iter_responsibilities(params, block):
+            resp = _exp(log_resp)
+            u = random_state.uniform(size=len(resp))  # (n_rows,)
+            component = (np.cumsum(resp, axis=1)[:, :-1] < u[:, None]).sum(axis=1)
+            out[chunk.rows] = self.family.posterior_draw(
+                params.components, terms, component, random_state
+            )
+        return out
 
     # -- parameters -----------------------------------------------------------
 
@@ -460,8 +462,13 @@ def _log_responsibilities(log_prob, weights, nothing_observed):
 def _responsibilities(log_prob, weights, nothing_observed):
     """Compute per-row log-likelihoods and responsibilities (see above)."""
     log_prob_norm, log_resp = _log_responsibilities(log_prob, weights, nothing_observed)
+    return log_prob_norm, _exp(log_resp)
+
+
+def _exp(log_resp):
+    """Exponentiate log-responsibilities (underflow to 0 is expected)."""
     with np.errstate(under="ignore"):
-        return log_prob_norm, np.exp(log_resp)
+        return np.exp(log_resp)
 
 
 def _significant_rows(r, total, negligible):
