@@ -404,10 +404,22 @@ default='kmeans'
         X_model = self._model_input(X)
         rng = check_random_state(self.random_state) if self.sample_posterior else None
         X_hat = self._impute(X_model, data, random_state=rng)
+        missing = np.isnan(X_model)
+        if X.dtype != X_hat.dtype:
+            # float32 output: an imputation beyond float32's range would become
+            # inf in the cast; clip it to the largest finite value instead.
+            big = float(np.finfo(X.dtype).max)
+            if (np.abs(X_hat[missing]) > big).any():
+                warnings.warn(
+                    f"Imputed values beyond the range of {X.dtype} were clipped to "
+                    f"its largest finite value ({big:.8g} in magnitude); pass "
+                    "float64 input to get them unclipped.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                X_hat = np.clip(X_hat, -big, big)
         # Observed entries are copied back from the input: bit for bit unchanged.
-        X_filled = np.where(
-            np.isnan(X_model), X_hat.astype(X.dtype, copy=False), X_model
-        )
+        X_filled = np.where(missing, X_hat.astype(X.dtype, copy=False), X_model)
         if self.keep_empty_features and self._empty_features.any():
             # Empty-at-fit columns: 0 where missing, observed values kept.
             out = np.where(np.isnan(X), 0, X)

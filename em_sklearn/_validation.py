@@ -1,5 +1,6 @@
 """Input conversion and checks; the only imports of scikit-learn private API."""
 
+import datetime
 import numbers
 import sys
 
@@ -38,20 +39,107 @@ def _column_name(estimator, X, j):
     return repr(names[j]) if names is not None and j < len(names) else f"at index {j}"
 
 
+# Values that are dates, times or durations, not numbers (pd.Timestamp and
+# pd.Timedelta subclass datetime.datetime and datetime.timedelta).
+_DATE_TYPES = (
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    np.datetime64,
+    np.timedelta64,
+)
+
+
+def _is_complex(value):
+    return isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)
+
+
+def _is_missing_scalar(value):
+    try:
+        return bool(value != value)  # NaN, pd.NaT
+    except (TypeError, ValueError):
+        return value is getattr(sys.modules.get("pandas"), "NA", None)
+
+
+def _object_values_kind(values):
+    """'complex' if any value is complex, 'dates' if every value is a date or
+    time (missing markers aside), None otherwise."""
+    values = [v for v in values if v is not None and not _is_missing_scalar(v)]
+    if any(_is_complex(v) for v in values):
+        return "complex"
+    if values and all(isinstance(v, _DATE_TYPES) for v in values):
+        return "dates"
+    return None
+
+
+def _dates_error(estimator, subject, dtype):
+    return ValueError(
+        f"{type(estimator).__name__} requires numeric columns; {subject} dates or "
+        f"times (dtype {dtype}), not numbers. Convert them to numbers if that is "
+        "what you mean (for instance days since an origin) or drop them."
+    )
+
+
+def _complex_error(estimator, subject, dtype):
+    return ValueError(
+        f"Complex data not supported by {type(estimator).__name__}; {subject} "
+        f"complex numbers (dtype {dtype}). Split them into real columns (for "
+        "instance real and imaginary parts) or drop them."
+    )
+
+
+def _value_error(estimator, kind, subject, dtype):
+    error = _complex_error if kind == "complex" else _dates_error
+    return error(estimator, subject, dtype)
+
+
+def _is_pandas_date_dtype(dtype):
+    """Whether a pandas column dtype holds dates, times, durations or periods."""
+    import pandas as pd
+
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa  # an ArrowDtype exists only with pyarrow
+
+        arrow_type = dtype.pyarrow_dtype
+        return pa.types.is_temporal(arrow_type) or pa.types.is_interval(arrow_type)
+    return getattr(dtype, "kind", None) in ("m", "M") or isinstance(
+        dtype, pd.PeriodDtype
+    )
+
+
+def _check_unique_columns(estimator, frame):
+    """Raise a ValueError naming the column labels that appear more than once."""
+    columns = frame.columns
+    if not columns.has_duplicates:
+        return
+    repeated = columns[columns.duplicated()].unique()
+    repeated = ", ".join(repr(label) for label in repeated)
+    raise ValueError(
+        f"{type(estimator).__name__} requires unique column names; column(s) "
+        f"{repeated} appear more than once. Rename them so that each column has "
+        "its own name (for instance with df.columns = [...])."
+    )
+
+
 def _frame_to_numeric(estimator, frame):
     """Convert a pandas DataFrame to float columns, NaN for every missing marker.
 
     ``pd.NA``, ``None`` and the missing values of nullable ``Float64``/``Int64``
-    columns become NaN; a non-numeric column raises a ValueError naming it.
+    columns become NaN; duplicate column labels, and a date, complex or other
+    non-numeric column, raise a ValueError naming them.
     """
     import pandas as pd
 
+    _check_unique_columns(estimator, frame)
     name = type(estimator).__name__
     columns = {}
     all_float32 = True
-    for label in frame.columns:
-        col = frame[label]
+    for label, col in frame.items():
         dtype = col.dtype
+        if _is_pandas_date_dtype(dtype):
+            raise _dates_error(estimator, f"column {label!r} holds", dtype)
+        if pd.api.types.is_complex_dtype(dtype):
+            raise _complex_error(estimator, f"column {label!r} holds", dtype)
         if pd.api.types.is_bool_dtype(dtype) or (
             pd.api.types.is_numeric_dtype(dtype)
             and not isinstance(dtype, pd.CategoricalDtype)
@@ -64,6 +152,13 @@ def _frame_to_numeric(estimator, frame):
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)
             all_float32 = False
         else:
+            kind = (
+                _object_values_kind(col[col.notna()])
+                if pd.api.types.is_object_dtype(dtype)
+                else None
+            )
+            if kind is not None:
+                raise _value_error(estimator, kind, f"column {label!r} holds", dtype)
             raise ValueError(
                 f"{name} requires numeric columns; column {label!r} has dtype "
                 f"{dtype}. Encode or drop it before imputing (for instance with a "
@@ -83,18 +178,39 @@ def _is_polars_frame(X):
     return polars is not None and isinstance(X, polars.DataFrame)
 
 
+def _check_not_lazy(estimator, X):
+    """Refuse a polars LazyFrame (a query, not data) with a TypeError."""
+    polars = sys.modules.get("polars")
+    if polars is not None and isinstance(X, polars.LazyFrame):
+        raise TypeError(
+            f"{type(estimator).__name__} requires data in memory; X is a polars "
+            "LazyFrame, a query not yet run. Call X.collect() first and pass the "
+            "DataFrame it returns."
+        )
+
+
 def _polars_to_numeric(estimator, frame):
     """Convert a polars DataFrame to float columns, NaN for every null.
 
     Numeric and boolean columns are cast to float (``Float32`` stays float32
-    when every column is ``Float32``); a non-numeric column raises a ValueError
-    naming it. The result is still a polars DataFrame, so that
-    ``validate_data`` records its column names.
+    when every column is ``Float32``); a date or other non-numeric column
+    raises a ValueError naming it. The result is still a polars DataFrame, so
+    that ``validate_data`` records its column names. (Polars itself refuses
+    duplicate column names and has no complex dtype.)
     """
     import polars as pl
 
     for label, dtype in zip(frame.columns, frame.dtypes, strict=True):
+        if dtype.is_temporal():
+            raise _dates_error(estimator, f"column {label!r} holds", dtype)
         if not (dtype.is_numeric() or dtype == pl.Boolean):
+            kind = (
+                _object_values_kind(frame[label].to_list())
+                if dtype == pl.Object
+                else None
+            )
+            if kind is not None:
+                raise _value_error(estimator, kind, f"column {label!r} holds", dtype)
             raise ValueError(
                 f"{type(estimator).__name__} requires numeric columns; column "
                 f"{label!r} has dtype {dtype}. Encode or drop it before imputing "
@@ -103,6 +219,37 @@ def _polars_to_numeric(estimator, frame):
     all_float32 = len(frame.columns) > 0 and all(d == pl.Float32 for d in frame.dtypes)
     dtype = pl.Float32 if all_float32 else pl.Float64
     return frame.select(pl.all().cast(dtype).fill_null(float("nan")))
+
+
+def _check_array_values(estimator, X):
+    """Refuse an array (or nested list) of dates, times or complex numbers.
+
+    Such arrays convert to float without error (dates as integer counts, NaT
+    as an observed -9.2e18) or with an unhelpful one, so they are checked
+    before ``validate_data``: the whole dtype, or each column of an object
+    array.
+    """
+    if isinstance(X, list | tuple):
+        try:
+            X = np.asarray(X)
+        except (ValueError, TypeError):
+            return  # ragged: validate_data says so
+    dtype = getattr(X, "dtype", None)
+    if not isinstance(dtype, np.dtype):
+        return
+    if dtype.kind in "mM":
+        raise _dates_error(estimator, "X holds", dtype)
+    if dtype.kind == "c":
+        raise _complex_error(estimator, "X holds", dtype)
+    if dtype.kind != "O" or np.ndim(X) != 2:
+        return
+    X = np.asarray(X)
+    kinds = [_object_values_kind(X[:, j]) for j in range(X.shape[1])]
+    for kind in ("complex", "dates"):
+        bad = [j for j, k in enumerate(kinds) if k == kind]
+        if bad:
+            cols = ", ".join(_column_name(estimator, X, j) for j in bad)
+            raise _value_error(estimator, kind, f"column(s) {cols} hold", dtype)
 
 
 def check_X(estimator, X, *, reset):
@@ -124,12 +271,18 @@ def check_X(estimator, X, *, reset):
     Raises
     ------
     ValueError
-        For non-numeric columns or infinite values, naming the column.
+        For duplicate column names, non-numeric (date, complex, string...)
+        columns or infinite values, naming the columns.
+    TypeError
+        For sparse matrices and polars LazyFrames.
     """
+    _check_not_lazy(estimator, X)
     if hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc"):
         X = _frame_to_numeric(estimator, X)
     elif _is_polars_frame(X):
         X = _polars_to_numeric(estimator, X)
+    else:
+        _check_array_values(estimator, X)
     try:
         X_checked = validate_data(
             estimator, X, reset=reset, dtype=_FLOAT_DTYPES, ensure_all_finite=False
