@@ -5,6 +5,7 @@ The commands' work is done in ``em_sklearn._cli`` (impute, cluster) and
 """
 
 import argparse
+import os
 import sys
 
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -21,10 +22,21 @@ def main(argv=None):
     Returns
     -------
     exit_code : int
-        0 on success, 2 for a usage or input error.
+        0 on success, 2 for a usage or input error, 1 when standard output was
+        closed before the table was written (``em-sklearn ... | head``).
     """
     args = _build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        exit_code = args.func(args)
+        sys.stdout.flush()  # a broken pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        # The reader has gone: no traceback. As the Python docs advise
+        # (library/signal.html, "Note on SIGPIPE"), point stdout at devnull so
+        # that the flush at exit does not fail again, and exit 1.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return exit_code
 
 
 def _n_components(text):
@@ -182,7 +194,11 @@ def _add_table_options(sub):
         help="seed of the initialisation (default: 0)",
     )
     sub.add_argument(
-        "--sep", default=",", metavar="CHAR", help="field delimiter (default: ',')"
+        "--sep",
+        default=",",
+        metavar="CHAR",
+        help="field delimiter, one character; '\\t' (backslash, t) is a tab "
+        "(default: ',')",
     )
     sub.add_argument(
         "--progress-after",

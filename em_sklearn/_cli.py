@@ -10,9 +10,20 @@ that round-trips the float64 imputation).
 Every error a user can cause (a missing file, an empty table, a non-numeric
 column, an unknown column, a model that cannot be fitted) is reported as one
 line ``em-sklearn: error: <message>`` on stderr with exit code 2.
+
+The input file is never written: an output that is the input (under any path,
+through a link, or as a redirected standard stream) is refused before anything
+is read. The output file is written atomically: to a temporary file in its
+directory, then renamed over it, so a failed or interrupted run leaves no
+partial output and an existing output file as it was.
 """
 
+import contextlib
 import csv
+import errno
+import os
+import secrets
+import stat
 import sys
 import threading
 import time
@@ -84,6 +95,8 @@ def _run(
     stdout,
     stderr,
 ):
+    sep = delimiter(sep)
+    _refuse_to_write_over_input(input, output, stdout)
     header, rows = read_csv(input, sep=sep)
     used = select_columns(header, columns, input)
     X = to_numeric(header, rows, used, na_values)
@@ -191,6 +204,49 @@ def _choose_n_components(X, n_components, max_components, params, progress, inpu
     return best
 
 
+def delimiter(sep):
+    """The csv delimiter for ``--sep``: one character, with ``'\\t'`` for a tab."""
+    if sep == "\\t":  # backslash and t, as typed in a shell: --sep '\t'
+        return "\t"
+    if len(sep) != 1 or sep in '"\r\n':
+        raise CLIError(
+            "Expected --sep to be one character other than a quote or a line break "
+            f"('\\t' for a tab) but got {sep!r}."
+        )
+    return sep
+
+
+def _file_id(path=None, stream=None):
+    """(st_dev, st_ino) of a regular file, given by path or open stream; else None.
+
+    Only regular files count: a terminal or pipe may be both stdin and stdout.
+    """
+    try:
+        st = os.stat(path) if path is not None else os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def _refuse_to_write_over_input(input, output, stdout):
+    """Raise CLIError if the output is the input file (any path, link or stream)."""
+    to_stdout = output is None or output == "-"
+    if input == "-":
+        source, source_name = _file_id(stream=sys.stdin), "standard input"
+    else:
+        source, source_name = _file_id(path=input), repr(input)
+    if to_stdout:
+        target, target_name = _file_id(stream=stdout), "standard output"
+    else:
+        target, target_name = _file_id(path=output), repr(output)
+    if source is not None and source == target:
+        raise CLIError(
+            f"The output ({target_name}) is the same file as the input "
+            f"({source_name}); refusing to write over the input. Write the output "
+            "to another file."
+        )
+
+
 def read_csv(path, *, sep=","):
     """Read a CSV file as a header and rows of text cells.
 
@@ -247,6 +303,13 @@ def select_columns(header, columns, path):
             f"Column {unknown[0]!r} is not in {path!r}; its columns are: "
             f"{', '.join(header)}."
         )
+    for name in names:
+        count = header.count(name)
+        if count > 1:
+            raise CLIError(
+                f"Column {name!r} appears {count} times in {path!r}; --columns "
+                "cannot tell the columns apart: give them distinct names."
+            )
     return [header.index(n) for n in dict.fromkeys(names)]
 
 
@@ -291,19 +354,72 @@ def _fill_rows(rows, used, X, X_filled):
 
 
 def write_csv(path, header, rows, *, sep=",", stdout=None):
-    """Write the header and rows to ``path`` (stdout if None or '-')."""
+    """Write the header and rows to ``path`` (stdout if None or '-').
+
+    A file is written atomically: to a temporary file in its directory (with the
+    permissions of the file it replaces, or the umask's for a new one), flushed
+    to disk, then renamed over ``path``; on any failure the temporary file is
+    removed and ``path`` is left as it was. A symlink is followed (its target is
+    replaced); a device or FIFO (``/dev/null``) is written directly.
+    """
     if path is None or path == "-":
-        writer = csv.writer(stdout or sys.stdout, delimiter=sep, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+        _write_rows(stdout or sys.stdout, header, rows, sep)
         return
+    tmp = None
     try:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, delimiter=sep, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                _write_rows(f, header, rows, sep)
+            return
+        target = os.path.realpath(path)
+        if st is not None and not os.access(target, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        fd, tmp = _create_temp(target, None if st is None else stat.S_IMODE(st.st_mode))
+        with open(fd, "w", newline="", encoding="utf-8") as f:
+            _write_rows(f, header, rows, sep)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        tmp = None
     except OSError as exc:
-        raise CLIError(f"Cannot write {path!r}: {exc.strerror}.") from None
+        raise CLIError(f"Cannot write {path!r}: {exc.strerror or exc}.") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _write_rows(f, header, rows, sep):
+    writer = csv.writer(f, delimiter=sep, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def _create_temp(target, mode):
+    """Create a new hidden file next to ``target``; return its descriptor and path.
+
+    ``mode`` None: the permissions a new file gets (0o666 less the umask);
+    otherwise exactly ``mode`` (those of the file being replaced).
+    """
+    directory, name = os.path.split(target)
+    while True:
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            try:
+                os.chmod(tmp, mode)
+            except OSError:
+                os.close(fd)
+                os.unlink(tmp)
+                raise
+        return fd, tmp
 
 
 class _Progress:

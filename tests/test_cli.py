@@ -1,7 +1,10 @@
 """The command line end to end: ``em-sklearn impute|cluster`` on real CSV files."""
 
 import csv
+import errno
 import math
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,20 +14,29 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from em_sklearn import EMClusterer, EMImputer
+from em_sklearn.__main__ import main
 
 NUMERIC = ["alcohol", "malic_acid", "ash"]
 
 
-def _cli(*args, cwd, timeout=120):
+def _cli(*args, cwd, timeout=120, stdin=None, stdout=subprocess.PIPE):
     """Run ``python -m em_sklearn *args`` in ``cwd``; return the completed process."""
     return subprocess.run(
         [sys.executable, "-m", "em_sklearn", *map(str, args)],
         cwd=cwd,
-        capture_output=True,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def _assert_one_error(done, message):
+    """``done`` exited 2 with exactly ``em-sklearn: error: <message>`` on stderr."""
+    assert re.fullmatch(re.escape(f"em-sklearn: error: {message}") + "\n", done.stderr)
+    assert done.returncode == 2
 
 
 def _read(path):
@@ -247,6 +259,21 @@ def test_all_missing_column_is_left_alone(tmp_path):
             ("cluster", "t.csv", "--n-components", "3"),
             "Expected at most as many components as rows but got --n-components 3",
         ),
+        (
+            {"t.csv": "a,b,a\n1,2,3\n,4,5\n6,7,\n"},
+            ("impute", "t.csv", "--columns", "a,b"),
+            "Column 'a' appears 2 times in 't.csv'; --columns cannot tell the "
+            "columns apart: give them distinct names.",
+        ),
+        *[
+            (
+                {"t.csv": "a,b\n1,2\n3,4\n"},
+                ("impute", "t.csv", "--sep", sep),
+                "Expected --sep to be one character other than a quote or a line "
+                f"break ('\\t' for a tab) but got {sep!r}.",
+            )
+            for sep in ["", ",,", "\\t\\t", '"', "\n"]
+        ],
     ],
     ids=[
         "missing-file",
@@ -257,6 +284,12 @@ def test_all_missing_column_is_left_alone(tmp_path):
         "unknown-column",
         "label-clash",
         "too-many-components",
+        "duplicate-column",
+        "sep-empty",
+        "sep-two-chars",
+        "sep-two-tabs",
+        "sep-quote",
+        "sep-newline",
     ],
 )
 def test_user_errors_one_line_exit_2(tmp_path, files, args, message):
@@ -360,3 +393,266 @@ def test_prior_option_fits_the_map_estimate(table, tmp_path):
     expected = EMImputer(2, prior="default", random_state=0).fit_transform(X)
     assert_array_equal(filled, expected)
 
+
+DATA = "id,a,b\nr1,1,2\nr2,,4.5\nr3,3,NA\nr4,4,8\nr5,5,9.5\n"
+
+
+def _output_paths(tmp_path):
+    """Ways to name ``data.csv`` (in ``tmp_path``, the working directory) again."""
+    (tmp_path / "link.csv").symlink_to("data.csv")
+    os.link(tmp_path / "data.csv", tmp_path / "hard.csv")
+    return {
+        "same-name": "data.csv",
+        "dot-slash": "./data.csv",
+        "absolute": str(tmp_path / "data.csv"),
+        "dot-dot": f"../{tmp_path.name}/data.csv",
+        "symlink": "link.csv",
+        "hard-link": "hard.csv",
+    }
+
+
+@pytest.mark.parametrize(
+    "how", ["same-name", "dot-slash", "absolute", "dot-dot", "symlink", "hard-link"]
+)
+@pytest.mark.parametrize("command", ["impute", "cluster"])
+def test_refuses_to_overwrite_the_input(tmp_path, how, command):
+    """An output that is the input file, under any name or link, is refused."""
+    (tmp_path / "data.csv").write_text(DATA)
+    output = _output_paths(tmp_path)[how]
+    done = _cli(command, "data.csv", "-o", output, "--columns", "a,b", cwd=tmp_path)
+    _assert_one_error(
+        done,
+        f"The output ({output!r}) is the same file as the input ('data.csv'); "
+        "refusing to write over the input. Write the output to another file.",
+    )
+    assert (tmp_path / "data.csv").read_text() == DATA
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "data.csv",
+        "hard.csv",
+        "link.csv",
+    ]
+
+
+def test_refuses_to_overwrite_the_input_through_std_streams(tmp_path):
+    """Standard input or output redirected from or to the input file is refused."""
+    data = tmp_path / "data.csv"
+    data.write_text(DATA)
+    with open(data) as stdin:
+        done = _cli("impute", "-", "-o", "data.csv", cwd=tmp_path, stdin=stdin)
+    _assert_one_error(
+        done,
+        "The output ('data.csv') is the same file as the input (standard input); "
+        "refusing to write over the input. Write the output to another file.",
+    )
+    with open(data, "a") as stdout:  # em-sklearn impute data.csv >> data.csv
+        done = _cli("impute", "data.csv", cwd=tmp_path, stdout=stdout)
+    _assert_one_error(
+        done,
+        "The output (standard output) is the same file as the input ('data.csv'); "
+        "refusing to write over the input. Write the output to another file.",
+    )
+    assert data.read_text() == DATA
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("impute", "data.csv", "-o", "out.csv", "--n-components", "two"),
+        ("impute", "data.csv", "-o", "out.csv", "--no-such-option"),
+        ("impute", "data.csv", "-o", "out.csv", "--columns", "a,zz"),
+        ("impute", "data.csv", "-o", "out.csv", "--columns", ""),
+        ("impute", "data.csv", "-o", "out.csv"),  # 'id' is not numeric
+        ("cluster", "data.csv", "-o", "out.csv", "--columns", "a,b",
+         "--n-components", "9"),
+        ("impute", "data.csv", "-o", "data.csv", "--columns", "a,b"),
+        ("impute", "data.csv", "-o", "./data.csv", "--columns", "a,b"),
+        ("impute", "data.csv", "-o", "link.csv", "--columns", "a,b"),
+        ("impute", "data.csv", "-o", "out.csv", "--columns", "a,b", "--sep", ""),
+        ("impute", "data.csv", "-o", "out.csv", "--columns", "a,b", "--sep", "\\t"),
+        ("impute", "data.csv", "-o", "out.csv", "--columns", "a,b", "--sep", ",,"),
+        ("impute", "empty.csv", "-o", "out.csv"),
+        ("impute", "dup.csv", "-o", "out.csv", "--columns", "a"),
+        ("cluster", "data.csv", "-o", "out.csv", "--columns", "a",
+         "--label-column", "id"),
+    ],
+    ids=[
+        "bad-option-value",
+        "unknown-option",
+        "unknown-column",
+        "empty-columns",
+        "non-numeric",
+        "too-many-components",
+        "overwrite-same-name",
+        "overwrite-dot-slash",
+        "overwrite-symlink",
+        "sep-empty",
+        "sep-backslash-t-on-comma-file",
+        "sep-two-chars",
+        "empty-file",
+        "duplicate-column",
+        "label-clash",
+    ],
+)  # fmt: skip
+def test_failed_run_leaves_input_and_output_unchanged(tmp_path, args):
+    """A failed or refused run exits 2 and leaves the input and output bytes alone."""
+    files = {
+        "data.csv": DATA.encode(),
+        "empty.csv": b"",
+        "dup.csv": b"a,a\r\n1,2\r\n,4\r\n5,\r\n",  # CRLF: any rewrite would show
+        "out.csv": b"previous output\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "link.csv").symlink_to("data.csv")
+    done = _cli(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("em-sklearn")
+    for name, content in files.items():
+        assert (tmp_path / name).read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*files, "link.csv"])
+
+
+@pytest.mark.parametrize(
+    "error, exit_code",
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), 2),
+        (KeyboardInterrupt(), None),
+    ],
+    ids=["disk-full", "interrupted"],
+)
+@pytest.mark.parametrize("existing", [True, False], ids=["existing", "new"])
+def test_output_is_written_atomically(
+    tmp_path, monkeypatch, capsys, error, exit_code, existing
+):
+    """A write that fails midway leaves no partial output and an old one untouched."""
+    (tmp_path / "data.csv").write_text(DATA)
+    if existing:
+        (tmp_path / "out.csv").write_text("previous output\n")
+    real_writer = csv.writer
+
+    class FailingWriter:
+        def __init__(self, f, **kwargs):
+            self._f, self._w = f, real_writer(f, **kwargs)
+
+        def writerow(self, row):
+            self._w.writerow(row)
+
+        def writerows(self, rows):
+            self._w.writerow(rows[0])
+            self._f.flush()  # the half-written table reaches the file
+            raise error
+
+    monkeypatch.setattr(csv, "writer", FailingWriter)
+    monkeypatch.chdir(tmp_path)
+    argv = ["impute", "data.csv", "-o", "out.csv", "--columns", "a,b", "-q"]
+    if exit_code is None:
+        with pytest.raises(KeyboardInterrupt):
+            main(argv)
+    else:
+        assert main(argv) == exit_code
+        assert capsys.readouterr().err == (
+            "em-sklearn: error: Cannot write 'out.csv': No space left on device.\n"
+        )
+    expected = {"data.csv": DATA}
+    if existing:
+        expected["out.csv"] = "previous output\n"
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == expected
+
+
+@pytest.mark.parametrize("existing_mode", [None, 0o640])
+def test_output_replaces_the_file_with_its_permissions(tmp_path, existing_mode):
+    """A new output gets the umask's permissions; a replaced one keeps its own."""
+    (tmp_path / "data.csv").write_text(DATA)
+    out = tmp_path / "out.csv"
+    if existing_mode is None:
+        (tmp_path / "ref").write_text("")  # what a plain open(..., "w") gives
+        expected_mode = (tmp_path / "ref").stat().st_mode
+        (tmp_path / "ref").unlink()
+    else:
+        out.write_text("previous output\n")
+        out.chmod(existing_mode)
+        expected_mode = out.stat().st_mode
+    done = _cli("impute", "data.csv", "-o", "out.csv", "--columns", "a,b", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_mode == expected_mode
+    assert _read(out)[0] == ["id", "a", "b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "out.csv"]
+
+
+def test_output_symlink_is_written_through(tmp_path):
+    """An output that is a symlink to another file writes that file."""
+    (tmp_path / "data.csv").write_text(DATA)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "target.csv").write_text("previous output\n")
+    (tmp_path / "out.csv").symlink_to("sub/target.csv")
+    done = _cli("impute", "data.csv", "-o", "out.csv", "--columns", "a,b", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.csv").is_symlink()
+    assert _read(tmp_path / "sub" / "target.csv")[0] == ["id", "a", "b"]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["target.csv"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="no /dev/stdout")
+def test_output_to_a_device_is_written_directly(tmp_path):
+    """``-o /dev/stdout`` or ``-o /dev/null`` (not regular files) are written as is."""
+    (tmp_path / "data.csv").write_text(DATA)
+    args = ("impute", "data.csv", "--columns", "a,b", "-o")
+    to_stdout = _cli(*args, "/dev/stdout", cwd=tmp_path)
+    assert to_stdout.returncode == 0, to_stdout.stderr
+    assert to_stdout.stdout == _cli(*args[:-1], cwd=tmp_path).stdout
+    assert to_stdout.stdout.startswith("id,a,b\n")
+    to_null = _cli(*args, "/dev/null", cwd=tmp_path)
+    assert to_null.returncode == 0, to_null.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+@pytest.mark.parametrize("sep", ["\\t", "\t"], ids=["backslash-t", "tab"])
+def test_sep_backslash_t_means_tab(tmp_path, sep):
+    """``--sep '\\t'`` (backslash, t) reads and writes tab-separated files."""
+    (tmp_path / "t.tsv").write_text(DATA.replace(",", "\t"))
+    done = _cli("impute", "t.tsv", "--columns", "a,b", "--sep", sep, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    assert rows[0] == ["id", "a", "b"]
+    assert all(len(r) == 3 for r in rows)
+    assert np.isfinite(np.array([r[1:] for r in rows[1:]], dtype=float)).all()
+
+
+def test_broken_pipe_exits_quietly(tmp_path):
+    """A reader that stops early (``| head``) gets no traceback, and exit code 1."""
+    n = 50_000  # about 1 MB: more than a pipe holds, so writing blocks
+    lines = ["a,b"] + [f"{i},{'' if i % 7 == 0 else i % 13}" for i in range(n)]
+    (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
+    with subprocess.Popen(
+        [sys.executable, "-m", "em_sklearn", "impute", "big.csv", "-q"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout.readline() == b"a,b\n"
+        proc.stdout.close()  # as `head -1` does
+        stderr = proc.stderr.read().decode()
+        exit_code = proc.wait(timeout=120)
+    assert stderr == ""
+    assert exit_code == 1
+
+
+@pytest.mark.parametrize("columns", [None, "a"])
+def test_duplicate_headers_without_columns_are_all_imputed(tmp_path, columns):
+    """Two columns with one name are both used when --columns does not name them."""
+    text = "a,b,b\n1,2,3\n,4.5,5\n3,,6.5\n4,8,\n5,9.5,10\n6,11,12.5\n"
+    (tmp_path / "t.csv").write_text(text)
+    args = () if columns is None else ("--columns", columns)
+    done = _cli("impute", "t.csv", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(done.stdout.splitlines()))
+    assert rows[0] == ["a", "b", "b"]
+    cells = list(csv.reader(text.splitlines()[1:]))
+    X = np.array([[float(c) if c else np.nan for c in r] for r in cells])
+    used = [0, 1, 2] if columns is None else [0]
+    filled = np.array(rows[1:], dtype=object)
+    expected = EMImputer(random_state=0).fit_transform(X[:, used])
+    assert_array_equal(filled[:, used].astype(float), expected)
+    if columns is not None:  # the duplicates pass through, holes and all
+        assert [r[1:] for r in rows[1:]] == [r[1:] for r in cells]
