@@ -126,3 +126,14 @@ def test_readme_usage_runs_and_prints_what_it_says(capsys):
         exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "{'n_components': 3}" in printed  # what the README's comment claims
+
+
+def test_input_contract_names_only_existing_tests():
+    """Every test named in docs/input_contract.rst is defined in tests/."""
+    contract = (DOCS / "input_contract.rst").read_text()
+    named = set(re.findall(r"``(test_\w+)``", contract))
+    defined = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        defined |= set(re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE))
+    assert len(named) > 40
+    assert named <= defined, sorted(named - defined)
