@@ -15,6 +15,7 @@ written to ``benchmarks/RESULTS.md`` (``--output`` to change).
 
 import argparse
 import gc
+import os
 import platform
 import sys
 import time
@@ -34,6 +35,7 @@ from sklearn.mixture import GaussianMixture
 import em_sklearn
 from em_sklearn import EMClusterer, EMImputer
 from em_sklearn._missing_data import _pattern_ids
+from em_sklearn._parallel import BLOCK_ROWS
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 
@@ -349,6 +351,47 @@ def bench_threads(args, n=100_000, d=20, k=5):
     ]
 
 
+def bench_n_jobs(args, n, d=20, k=5, fractions=(0.0, 0.2), n_jobs=2):
+    """Time per EM iteration with ``n_jobs=2`` against ``n_jobs=1``, alternately.
+
+    Both runs cut the data into the same blocks (their results are identical);
+    each is timed as the difference of two fits (``per_iteration``), the two
+    settings alternating over ``2 * repeat`` rounds, and each setting's best
+    kept. Target: at least 1.7x faster with two processes on two cores.
+    """
+    X = mixture_data(n, d, k)
+    init = initial_params(X, k, "full")
+    rows = []
+    for fraction in fractions:
+        Xm = mcar(X, fraction)
+        times = {1: [], n_jobs: []}
+        for _ in range(2 * args.repeat):
+            for jobs in times:
+                times[jobs].append(
+                    per_iteration(
+                        lambda m, jobs=jobs: EMClusterer(
+                            k, max_iter=m, tol=0, n_jobs=jobs, **init
+                        ),
+                        Xm,
+                        args.iters,
+                        1,
+                    )
+                )
+        best = {jobs: np.nanmin(t) for jobs, t in times.items()}
+        rows.append(
+            (
+                f"EM iteration with n_jobs={n_jobs} vs 1, n={n:,} d={d} k={k} full, "
+                f"{fraction:.0%} MCAR",
+                f"{n_jobs} worker processes on {os.cpu_count()} cores; "
+                f"speed-up {best[1] / best[n_jobs]:.2f}x",
+                f"{best[n_jobs] * 1e3:.0f} ms vs {best[1] * 1e3:.0f} ms",
+                best[n_jobs] / best[1],
+                1 / 1.7,
+            )
+        )
+    return rows
+
+
 # -- main ---------------------------------------------------------------------
 
 
@@ -433,6 +476,8 @@ def main(argv=None):
         section(bench_memory, n_mem, 20, args)
         section(bench_acceleration, args)
     section(bench_threads, args, n=n_big)
+    # At least two blocks, so that two processes have work (quick: 300k rows).
+    section(bench_n_jobs, args, n=max(n_huge, 2 * BLOCK_ROWS + 1))
     elapsed = time.perf_counter() - start
 
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")

@@ -4,6 +4,7 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -12,6 +13,7 @@ from ._em import run_em
 from ._gaussian import COVARIANCE_TYPES, check_prior, gaussian_mixture, prior_attribute
 from ._init import INIT_PARAMS
 from ._mixture import MixtureModel
+from ._parallel import BLOCK_ROWS, close, prepare_blocks
 from ._standardize import Standardization
 from ._threads import single_blas_thread
 from ._validation import (
@@ -36,6 +38,9 @@ class _BaseEM(BaseEstimator):
     ``random_state``, ``warm_start``, ``accelerate``, ``verbose`` and
     ``verbose_interval``.
     """
+
+    # Rows per block (``_parallel``): a setting of the engine, not a parameter.
+    _block_rows = BLOCK_ROWS
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -113,7 +118,15 @@ class _BaseEM(BaseEstimator):
                 sample_weight = sample_weight[informative]
         if sample_weight is not None and np.all(sample_weight == 1):
             sample_weight = None  # the unweighted fit, to the last random draw
-        data = self._model().prepare(X, sample_weight)
+        data = self._prepare(X, sample_weight)
+        try:
+            return self._fit_prepared(data, values)
+        except BaseException:
+            close(data)
+            raise
+
+    def _fit_prepared(self, data, values):
+        """Fit on prepared ``data`` (see :meth:`_fit_model`)."""
         std, offset = self._standardization_of(data), 0.0
         if std is not None:
             data = std.standardize_data(data)
@@ -167,17 +180,25 @@ class _BaseEM(BaseEstimator):
         """
         return self._model().params_from_attributes(self)
 
-    def _model_data(self, X):
-        """Prepare validated model input ``X`` for inference, in model units."""
-        std = self._standardization
-        return self._model().prepare(X if std is None else std.standardize(X))
+    def _prepare(self, X, sample_weight=None):
+        """Prepare ``X`` for the model, in blocks worked on by ``n_jobs`` processes."""
+        n_jobs = effective_n_jobs(getattr(self, "n_jobs", None))
+        return prepare_blocks(
+            self._model().prepare, X, sample_weight, n_jobs, self._block_rows
+        )
 
     def _run_inference(self, method, X, data, *args):
         """Run the model's inference ``method`` on ``X`` (or its prepared ``data``)."""
-        if data is None:
-            data = self._model_data(X)
-        with single_blas_thread():
-            return method(self._model(), self._model_params, data, *args)
+        if data is not None:
+            with single_blas_thread():
+                return method(self._model(), self._model_params, data, *args)
+        std = self._standardization
+        data = self._prepare(X if std is None else std.standardize(X))
+        try:
+            with single_blas_thread():
+                return method(self._model(), self._model_params, data, *args)
+        finally:
+            close(data)
 
     def _log_resp(self, X, data=None):
         """Return per-row log-likelihoods and log-responsibilities of model input X.
@@ -283,6 +304,7 @@ class _GaussianEM(_BaseEM):
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "accelerate": [StrOptions({"squarem"}), None],
         "prior": [StrOptions({"default"}), dict, None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -304,6 +326,7 @@ class _GaussianEM(_BaseEM):
         verbose_interval=10,
         accelerate=None,
         prior=None,
+        n_jobs=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -321,6 +344,7 @@ class _GaussianEM(_BaseEM):
         self.verbose_interval = verbose_interval
         self.accelerate = accelerate
         self.prior = prior
+        self.n_jobs = n_jobs
 
     def _model(self):
         return gaussian_mixture(self.n_components, self.covariance_type, self.reg_covar)

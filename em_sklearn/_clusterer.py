@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _GaussianEM
+from ._parallel import close
 from ._validation import (
     _fit_context,
     check_no_empty_columns,
@@ -116,6 +117,16 @@ default='kmeans'
         covariance of ``covariance_type``; default the data covariance divided
         by ``n_components ** (2 / n_features)``). ``lower_bound_`` then
         includes the log-prior; ``reg_covar`` is still added.
+
+    n_jobs : int or None, default=None
+        Number of processes that work on the rows in parallel, in fits and in
+        every later call. ``None`` means 1 (unless in a
+        :obj:`joblib.parallel_backend` context), ``-1`` all cores. Data of at
+        least ``2 * 2**17`` rows are cut into blocks of ``2**17`` rows, and
+        their statistics added in block order, whatever ``n_jobs``: results
+        are identical for any ``n_jobs``. Smaller data run in one process.
+        Worker processes are started by ``fork`` (threads where it is not
+        available) and inherit their rows without a copy.
 
     Attributes
     ----------
@@ -263,8 +274,12 @@ default='kmeans'
             # rows prepared for the fit when they are all of X (the same arrays
             # predict would prepare).
             if data.n_samples != X.shape[0]:
+                close(data)
                 data = None
-            self.labels_ = self._log_resp(X, data)[1].argmax(axis=1)
+            try:
+                self.labels_ = self._log_resp(X, data)[1].argmax(axis=1)
+            finally:
+                close(data)
         return self.labels_
 
     def predict(self, X):

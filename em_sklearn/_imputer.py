@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _GaussianEM
+from ._parallel import close
 from ._validation import (
     _check_feature_names_in,
     _fit_context,
@@ -117,6 +118,16 @@ default='kmeans'
         covariance of ``covariance_type``; default the data covariance divided
         by ``n_components ** (2 / n_features)``). ``lower_bound_`` then
         includes the log-prior; ``reg_covar`` is still added.
+
+    n_jobs : int or None, default=None
+        Number of processes that work on the rows in parallel, in fits and in
+        every later call. ``None`` means 1 (unless in a
+        :obj:`joblib.parallel_backend` context), ``-1`` all cores. Data of at
+        least ``2 * 2**17`` rows are cut into blocks of ``2**17`` rows, and
+        their statistics added in block order, whatever ``n_jobs``: results
+        are identical for any ``n_jobs``. Smaller data run in one process.
+        Worker processes are started by ``fork`` (threads where it is not
+        available) and inherit their rows without a copy.
 
     add_indicator : bool, default=False
         If True, a :class:`~sklearn.impute.MissingIndicator` is stacked onto the
@@ -270,6 +281,7 @@ default='kmeans'
         verbose_interval=10,
         accelerate=None,
         prior=None,
+        n_jobs=None,
         add_indicator=False,
         keep_empty_features=False,
         sample_posterior=False,
@@ -291,6 +303,7 @@ default='kmeans'
             verbose_interval=verbose_interval,
             accelerate=accelerate,
             prior=prior,
+            n_jobs=n_jobs,
         )
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
@@ -344,7 +357,10 @@ default='kmeans'
             As returned by :meth:`transform`.
         """
         X, data = self._fit(X, sample_weight)
-        return self._transform(X, data)
+        try:
+            return self._transform(X, data)
+        finally:
+            close(data)
 
     def _fit(self, X, sample_weight):
         """Validate ``X`` and fit; see :meth:`fit`.

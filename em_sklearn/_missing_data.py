@@ -72,23 +72,41 @@ class Chunk:
 
 
 class _Blocks:
-    """How the E-step and inference visit blocks of rows (see :class:`BlockedData`).
+    """How the E-step, inference and initialisation visit blocks of rows.
 
-    ``map_reduce`` is the one place where per-block statistics are added:
-    a parallel or distributed container overrides it (same blocks, same
-    order of addition) and nothing upstream changes.
+    Everything goes through :meth:`map_blocks` (``fn`` applied to each block,
+    results in block order): a container whose blocks live elsewhere (in
+    worker processes, on a cluster) overrides it and ``n_samples``,
+    ``n_features`` and ``total_weight``, and nothing upstream changes. The
+    ``fn`` given are picklable (partials of methods, ``operator`` callers).
+    ``map_reduce`` is the one place where per-block statistics are added.
     """
+
+    def map_blocks(self, fn, per_block=None):
+        """Return ``[fn(block) for block in blocks]``, in block order.
+
+        With ``per_block`` (a sequence, one item per block), return
+        ``[fn(block, item) ...]`` instead.
+        """
+        if per_block is None:
+            return [fn(block) for block in self.blocks]
+        pairs = zip(self.blocks, per_block, strict=True)
+        return [fn(block, item) for block, item in pairs]
+
+    @property
+    def n_blocks(self):
+        return len(self.blocks)
 
     def map_reduce(self, fn):
         """Return ``fn(block_0) + fn(block_1) + ...``, added in block order."""
-        return functools.reduce(operator.add, map(fn, self.blocks))
+        return functools.reduce(operator.add, self.map_blocks(fn))
 
     def map_rows(self, fn):
         """Return ``fn(block)`` of every block, stacked in the caller's row order.
 
         ``fn`` returns one array (rows first) or a tuple of arrays per block.
         """
-        parts = [fn(block) for block in self.blocks]
+        parts = self.map_blocks(fn)
         if len(parts) == 1:
             return parts[0]
         if isinstance(parts[0], tuple):
@@ -100,6 +118,10 @@ class _Blocks:
         """Sum of the sample weights (the number of rows when unweighted)."""
         return sum(block.block_weight for block in self.blocks)
 
+    def observed_counts(self):
+        """Each column's (weighted) number of observed entries over all blocks."""
+        return sum(self.map_blocks(operator.methodcaller("observed_counts")))
+
     def column_means(self):
         """Each column's (weighted) mean over its observed entries; 0 if none.
 
@@ -107,8 +129,9 @@ class _Blocks:
         -------
         mean : ndarray of shape (n_features,)
         """
-        counts = sum(block.observed_counts() for block in self.blocks)
-        sums = sum(block.observed_sums() for block in self.blocks)
+        parts = self.map_blocks(_count_and_sum)
+        counts = sum(count for count, _ in parts)
+        sums = sum(total for _, total in parts)
         return sums / np.where(counts > 0, counts, 1)
 
     def column_moments(self):
@@ -126,12 +149,11 @@ class _Blocks:
             The (weighted) mean squared deviation, ``ddof=0``; 0 for a column
             with nothing observed.
         """
-        if len(self.blocks) == 1:
-            return self.blocks[0].column_moments()
+        parts = self.map_blocks(_count_and_moments)
+        if len(parts) == 1:
+            return parts[0][1:]
         count, mean, m2 = 0.0, 0.0, 0.0
-        for block in self.blocks:
-            n_b = block.observed_counts()
-            mean_b, var_b = block.column_moments()
+        for n_b, mean_b, var_b in parts:
             total = count + n_b
             safe = np.where(total > 0, total, 1.0)
             delta = mean_b - mean
@@ -152,17 +174,28 @@ class _Blocks:
         weights : ndarray of shape (n_samples,) or None
             The rows' sample weights, in the same order; None when unweighted.
         """
-        means = self.column_means()
-        filled = [np.where(b.missing_mask, means, b.X) for b in self.blocks]
-        weights = None
-        if any(block.weights is not None for block in self.blocks):
-            weights = np.concatenate(
-                [
-                    np.ones(block.n_samples) if block.weights is None else block.weights
-                    for block in self.blocks
-                ]
-            )
-        return (filled[0] if len(filled) == 1 else np.concatenate(filled)), weights
+        parts = self.map_blocks(functools.partial(_mean_filled, self.column_means()))
+        if len(parts) == 1:
+            return parts[0]
+        filled = np.concatenate([X_filled for X_filled, _ in parts])
+        if all(weights is None for _, weights in parts):
+            return filled, None
+        weights = [
+            np.ones(len(X_filled)) if w is None else w for X_filled, w in parts
+        ]
+        return filled, np.concatenate(weights)
+
+
+def _count_and_sum(block):
+    return block.observed_counts(), block.observed_sums()
+
+
+def _count_and_moments(block):
+    return (block.observed_counts(), *block.column_moments())
+
+
+def _mean_filled(means, block):
+    return np.where(block.missing_mask, means, block.X), block.weights
 
 
 @dataclass(frozen=True)

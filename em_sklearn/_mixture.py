@@ -354,7 +354,16 @@ default='kmeans'
             Drawn values at the missing entries; the observed entries equal
             the zero-filled input (callers put the original values back).
         """
-        return data.map_rows(partial(self._block_draw, params, random_state))
+        if data.n_blocks == 1:
+            return data.map_rows(partial(self._block_draw, params, random_state))
+        # Blocks may be drawn in other processes: one seed per block, drawn
+        # here, so the draws do not depend on who computes them.
+        seeds = random_state.randint(np.iinfo(np.int32).max, size=data.n_blocks)
+        parts = data.map_blocks(partial(self._seeded_block_draw, params), seeds)
+        return np.concatenate(parts)
+
+    def _seeded_block_draw(self, params, block, seed):
+        return self._block_draw(params, np.random.RandomState(seed), block)
 
     def _iter_responsibilities(self, params, block):
         """Yield ``(chunk, terms, log_prob_norm, log_resp)`` for each chunk."""

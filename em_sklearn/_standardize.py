@@ -8,6 +8,7 @@ the log-posterior's Jacobian.
 """
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -58,11 +59,7 @@ class Standardization:
 
     def standardize_data(self, data):
         """Standardise prepared data in place (missing entries stay 0); return it."""
-        for block in data.blocks:
-            X = block.X  # the prepared copy, ours to change
-            X -= self.center
-            X /= self.scale
-            X[block.missing_mask] = 0.0
+        data.map_blocks(partial(_standardize_block, self.center, self.scale))
         return data
 
     def standardize(self, X):
@@ -102,8 +99,7 @@ class Standardization:
         total = data.total_weight
         if not total:
             return 0.0
-        observed_counts = sum(block.observed_counts() for block in data.blocks)
-        offset = float(observed_counts @ np.log(self.scale)) / total
+        offset = float(data.observed_counts() @ np.log(self.scale)) / total
         if with_prior:
             offset -= self.log_jacobian(n_components) / total
         return offset
@@ -197,3 +193,11 @@ class Standardization:
                 values["covariance_prior"], factor, self.covariance_type
             )
         return out
+
+
+def _standardize_block(center, scale, block):
+    """Standardise one prepared block in place (missing entries stay 0)."""
+    X = block.X  # the prepared copy, ours to change
+    X -= center
+    X /= scale
+    X[block.missing_mask] = 0.0

@@ -1,0 +1,251 @@
+"""Blocks of rows worked on by several processes: ``n_jobs``.
+
+The rows are cut into blocks of a fixed size (:data:`BLOCK_ROWS`, whatever
+``n_jobs``), prepared in this process, then handed to worker processes
+started by ``fork``: each worker inherits its blocks without a copy and keeps
+them. Every later access (E-steps, inference, initialisation, the
+standardisation) sends a small function (a partial of a model method holding
+the parameters, ``O(k d^2)`` bytes) to the workers and gets the per-block
+results back (statistics, ``O(k d^2)``; or rows, for inference). Results are
+put back in block order and added in that order, so a fit is the same for any
+``n_jobs``, to the last bit.
+
+Where ``fork`` is not available (Windows), the blocks are worked on by a pool
+of threads instead: the same results, less speed-up (the kernels make many
+small NumPy calls that hold the GIL).
+"""
+
+import multiprocessing
+import os
+import threading
+import warnings
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ._missing_data import BlockedData, _Blocks
+
+# Rows per block when a fit is split into blocks. Blocks are worked on in
+# parallel; their statistics are added in block order. Below two blocks'
+# worth of rows, data stays one block (and one process).
+BLOCK_ROWS = 2**17
+
+
+def prepare_blocks(prepare, X, sample_weight, n_jobs, block_rows=BLOCK_ROWS):
+    """Prepare ``X`` in blocks of ``block_rows`` rows, worked on by ``n_jobs``.
+
+    Parameters
+    ----------
+    prepare : callable
+        ``prepare(X_block, weights_block) -> MissingData``.
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+    n_jobs : int
+        Number of workers (already resolved: >= 1).
+    block_rows : int, default=BLOCK_ROWS
+
+    Returns
+    -------
+    data : MissingData, BlockedData or WorkerBlocks
+        One block when ``n_samples < 2 * block_rows``; otherwise blocks of
+        ``block_rows`` rows (the last one longer), in a :class:`WorkerBlocks`
+        when ``n_jobs > 1``. Close it (``data.close()``, or ``with``) when done.
+    """
+    n_samples = X.shape[0]
+    n_blocks = max(1, n_samples // block_rows)
+    if n_blocks == 1:
+        return prepare(X, sample_weight)
+    bounds = [i * block_rows for i in range(n_blocks)] + [n_samples]
+    blocks = tuple(
+        prepare(X[lo:hi], None if sample_weight is None else sample_weight[lo:hi])
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    )
+    if n_jobs == 1:
+        return BlockedData(blocks)
+    return WorkerBlocks(blocks, n_jobs)
+
+
+def close(data):
+    """Stop ``data``'s workers, if it has any."""
+    if isinstance(data, WorkerBlocks):
+        data.close()
+
+
+class WorkerBlocks(_Blocks):
+    """Blocks held by worker processes (or threads); see the module docstring.
+
+    Parameters
+    ----------
+    blocks : tuple of MissingData
+    n_jobs : int
+        Number of workers; each holds a contiguous run of blocks.
+    processes : bool or None, default=None
+        Forked processes (True) or threads (False); None: processes where
+        ``fork`` is available.
+    """
+
+    def __init__(self, blocks, n_jobs, processes=None):
+        self._n_samples = sum(block.n_samples for block in blocks)
+        self._n_features = blocks[0].n_features
+        self._total_weight = sum(block.block_weight for block in blocks)
+        self._n_blocks = len(blocks)
+        n_workers = min(n_jobs, len(blocks))
+        # Worker w holds blocks[starts[w]:starts[w + 1]].
+        starts = np.linspace(0, len(blocks), n_workers + 1).round().astype(int)
+        runs = [blocks[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        if processes is None:
+            processes = "fork" in multiprocessing.get_all_start_methods()
+        if processes:
+            self._pool = _ForkedWorkers(runs)
+        else:
+            self._pool = _ThreadWorkers(runs)
+        self._finalizer = weakref.finalize(self, self._pool.close)
+
+    @property
+    def n_samples(self):
+        return self._n_samples
+
+    @property
+    def n_features(self):
+        return self._n_features
+
+    @property
+    def total_weight(self):
+        return self._total_weight
+
+    @property
+    def blocks(self):
+        raise AttributeError(
+            "The blocks of WorkerBlocks live in worker processes: use map_blocks."
+        )
+
+    @property
+    def n_blocks(self):
+        return self._n_blocks
+
+    def map_blocks(self, fn, per_block=None):
+        """Return ``[fn(block) for block in blocks]``, computed by the workers.
+
+        With ``per_block`` (one item per block), ``fn(block, item)``.
+        """
+        items = [None] * self._n_blocks if per_block is None else list(per_block)
+        return self._pool.map(fn, per_block is not None, items)
+
+    def close(self):
+        """Stop the workers (also done when the object is garbage-collected)."""
+        self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# Blocks handed to a worker at fork time, then dropped here: the parent keeps
+# no reference to them, so the worker's copy (shared until written) is the only
+# one left.
+_HANDOFF = {}
+
+
+def _serve(connection, key):
+    """A worker's loop: apply each function received to its blocks, send back."""
+    blocks = _HANDOFF.pop(key)
+    with threadpool_limits(limits=1, user_api="blas"):
+        while True:
+            try:
+                fn = connection.recv()
+            except EOFError:
+                return
+            if fn is None:
+                return
+            fn, with_items, items = fn
+            try:
+                if with_items:
+                    values = [fn(b, i) for b, i in zip(blocks, items, strict=True)]
+                else:
+                    values = [fn(block) for block in blocks]
+                result = ("ok", values)
+            except BaseException as exc:  # sent to the parent, raised there
+                result = ("error", exc)
+            connection.send(result)
+
+
+class _ForkedWorkers:
+    """One forked process per run of blocks, each talking through a pipe."""
+
+    def __init__(self, runs):
+        context = multiprocessing.get_context("fork")
+        self._lock = threading.Lock()
+        self._connections, self._processes = [], []
+        sizes = np.cumsum([0] + [len(run) for run in runs])
+        self._bounds = list(zip(sizes[:-1], sizes[1:], strict=True))
+        for run in runs:
+            parent, child = context.Pipe()
+            key = id(run)
+            _HANDOFF[key] = run
+            process = context.Process(target=_serve, args=(child, key), daemon=True)
+            try:
+                with warnings.catch_warnings():
+                    # Python >= 3.12 warns when forking a process that has
+                    # threads (OpenBLAS's): the workers only run NumPy on
+                    # inherited arrays.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    process.start()
+            finally:
+                del _HANDOFF[key]
+            child.close()
+            self._connections.append(parent)
+            self._processes.append(process)
+        self._pid = os.getpid()
+
+    def map(self, fn, with_items, items):
+        with self._lock:  # one request at a time per pool
+            for connection, (a, b) in zip(self._connections, self._bounds, strict=True):
+                connection.send((fn, with_items, items[a:b]))
+            replies = [connection.recv() for connection in self._connections]
+        results = []
+        for status, value in replies:
+            if status == "error":
+                raise value
+            results.extend(value)
+        return results
+
+    def close(self):
+        if os.getpid() != self._pid:
+            return  # a forked child must not stop its parent's workers
+        for connection in self._connections:
+            try:
+                connection.send(None)
+                connection.close()
+            except (OSError, ValueError):
+                pass
+        for process in self._processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+
+
+class _ThreadWorkers:
+    """The same protocol with threads (where ``fork`` is not available)."""
+
+    def __init__(self, runs):
+        self._runs = runs
+        self._executor = ThreadPoolExecutor(max_workers=len(runs))
+
+    def map(self, fn, with_items, items):
+        sizes = np.cumsum([0] + [len(run) for run in self._runs])
+
+        def run(blocks, items):
+            if with_items:
+                return [fn(b, i) for b, i in zip(blocks, items, strict=True)]
+            return [fn(block) for block in blocks]
+
+        bounds = zip(sizes[:-1], sizes[1:], strict=True)
+        parts = self._executor.map(run, self._runs, [items[a:b] for a, b in bounds])
+        return [value for part in parts for value in part]
+
+    def close(self):
+        self._executor.shutdown(wait=True)
