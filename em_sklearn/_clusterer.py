@@ -122,11 +122,11 @@ default='kmeans'
         Number of processes that work on the rows in parallel, in fits and in
         every later call. ``None`` means 1 (unless in a
         :obj:`joblib.parallel_backend` context), ``-1`` all cores. Data of at
-        least ``2 * 2**17`` rows are cut into blocks of ``2**17`` rows, and
-        their statistics added in block order, whatever ``n_jobs``: results
-        are identical for any ``n_jobs``. Smaller data run in one process.
-        Worker processes are started by ``fork`` (threads where it is not
-        available) and inherit their rows without a copy.
+        least ``2 * 2**16`` rows are cut into blocks of about ``2**16`` rows
+        whatever ``n_jobs``, and their statistics added in block order:
+        results are identical for any ``n_jobs``. Smaller data run in one
+        process. Worker processes are started by ``fork`` (threads where it
+        is not available) and inherit their rows without a copy.
 
     Attributes
     ----------

@@ -101,8 +101,12 @@ class _Blocks:
         """Return ``fn(block_0) + fn(block_1) + ...``, added in block order."""
         return functools.reduce(operator.add, self.map_blocks(fn))
 
+    # Where each block's rows go in the caller's order (``split_blocks``); None
+    # when the blocks are consecutive runs of the caller's rows.
+    row_index = None
+
     def map_rows(self, fn):
-        """Return ``fn(block)`` of every block, stacked in the caller's row order.
+        """Return ``fn(block)`` of every block, put together in the caller's row order.
 
         ``fn`` returns one array (rows first) or a tuple of arrays per block.
         """
@@ -110,8 +114,18 @@ class _Blocks:
         if len(parts) == 1:
             return parts[0]
         if isinstance(parts[0], tuple):
-            return tuple(np.concatenate(group) for group in zip(*parts, strict=True))
-        return np.concatenate(parts)
+            return tuple(
+                self._stack(list(group)) for group in zip(*parts, strict=True)
+            )
+        return self._stack(parts)
+
+    def _stack(self, parts):
+        if self.row_index is None:
+            return np.concatenate(parts)
+        out = np.empty((self.n_samples, *parts[0].shape[1:]), dtype=parts[0].dtype)
+        for rows, part in zip(self.row_index, parts, strict=True):
+            out[rows] = part
+        return out
 
     @property
     def total_weight(self):
@@ -265,16 +279,18 @@ class MissingData(_Blocks):
 class BlockedData(_Blocks):
     """Several blocks of rows, each a :class:`MissingData` of its own.
 
-    The caller's rows are the blocks' rows one after the other. The E-step's
-    statistics are the sum of the blocks' (in block order); inference results
-    are stacked in that order.
+    The E-step's statistics are the sum of the blocks' (in block order).
 
     Attributes
     ----------
     blocks : tuple of MissingData
+    row_index : tuple of ndarray or None, default=None
+        Each block's rows in the caller's order (see :func:`split_blocks`);
+        None when the caller's rows are the blocks' rows one after the other.
     """
 
     blocks: tuple
+    row_index: tuple | None = None
 
     @property
     def n_samples(self):
@@ -406,3 +422,56 @@ def prepare_missing_data(X, n_components, sample_weight=None, *, settings=None):
             chunks.append(Chunk(start, stop, rows, run_cols, shared))
     weights = None if sample_weight is None else sample_weight[order]
     return MissingData(X_sorted, missing_mask, order, chunks, weights)
+
+
+def split_blocks(data, block_rows):
+    """Cut prepared rows into blocks of about ``block_rows`` rows, at chunk bounds.
+
+    The blocks are views of ``data``'s arrays (no copy) and keep its chunks
+    exactly, so their E-steps do the same work as ``data``'s; a block ends at
+    the first chunk boundary at or after ``block_rows`` rows (the last block
+    takes what is left, and is at least half a block). Inference results of a
+    block are in its stored order; ``row_index`` puts them back in the caller's.
+
+    Parameters
+    ----------
+    data : MissingData
+    block_rows : int
+
+    Returns
+    -------
+    blocks : tuple of MissingData
+    row_index : tuple of ndarray
+        Block ``j``'s rows in the caller's order (``data.order`` sliced).
+    """
+    bounds, start = [], 0
+    for chunk in data.chunks:
+        if chunk.stop - start >= block_rows and data.n_samples - chunk.stop >= (
+            block_rows // 2
+        ):
+            bounds.append((start, chunk.stop))
+            start = chunk.stop
+    bounds.append((start, data.n_samples))
+    blocks = []
+    for lo, hi in bounds:
+        chunks = [
+            Chunk(
+                c.start - lo,
+                c.stop - lo,
+                np.arange(c.start - lo, c.stop - lo),  # the block's stored order
+                c.missing_cols,
+                c.shared,
+            )
+            for c in data.chunks
+            if lo <= c.start < hi
+        ]
+        blocks.append(
+            MissingData(
+                data.X[lo:hi],
+                data.missing_mask[lo:hi],
+                data.order[lo:hi],
+                chunks,
+                None if data.weights is None else data.weights[lo:hi],
+            )
+        )
+    return tuple(blocks), tuple(data.order[lo:hi] for lo, hi in bounds)

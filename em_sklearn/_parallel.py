@@ -1,9 +1,9 @@
 """Blocks of rows worked on by several processes: ``n_jobs``.
 
-The rows are cut into blocks of a fixed size (:data:`BLOCK_ROWS`, whatever
-``n_jobs``), prepared in this process, then handed to worker processes
-started by ``fork``: each worker inherits its blocks without a copy and keeps
-them. Every later access (E-steps, inference, initialisation, the
+The rows are prepared in this process, then cut into blocks of about
+:data:`BLOCK_ROWS` rows at chunk bounds (whatever ``n_jobs``) and handed to
+worker processes started by ``fork``: each worker inherits its blocks without
+a copy and keeps them. Every later access (E-steps, inference, initialisation, the
 standardisation) sends a small function (a partial of a model method holding
 the parameters, ``O(k d^2)`` bytes) to the workers and gets the per-block
 results back (statistics, ``O(k d^2)``; or rows, for inference). Results are
@@ -22,15 +22,14 @@ import warnings
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._missing_data import BlockedData, _Blocks
+from ._missing_data import BlockedData, MissingData, _Blocks, split_blocks
 
 # Rows per block when a fit is split into blocks. Blocks are worked on in
 # parallel; their statistics are added in block order. Below two blocks'
 # worth of rows, data stays one block (and one process).
-BLOCK_ROWS = 2**17
+BLOCK_ROWS = 2**16
 
 
 def prepare_blocks(prepare, X, sample_weight, n_jobs, block_rows=BLOCK_ROWS):
@@ -49,22 +48,18 @@ def prepare_blocks(prepare, X, sample_weight, n_jobs, block_rows=BLOCK_ROWS):
     Returns
     -------
     data : MissingData, BlockedData or WorkerBlocks
-        One block when ``n_samples < 2 * block_rows``; otherwise blocks of
-        ``block_rows`` rows (the last one longer), in a :class:`WorkerBlocks`
+        One block when ``n_samples < 2 * block_rows``; otherwise the prepared
+        rows cut into blocks at chunk bounds (``split_blocks``: the same
+        chunks, hence the same work, as one block), in a :class:`WorkerBlocks`
         when ``n_jobs > 1``. Close it (``data.close()``, or ``with``) when done.
     """
-    n_samples = X.shape[0]
-    n_blocks = max(1, n_samples // block_rows)
-    if n_blocks == 1:
-        return prepare(X, sample_weight)
-    bounds = [i * block_rows for i in range(n_blocks)] + [n_samples]
-    blocks = tuple(
-        prepare(X[lo:hi], None if sample_weight is None else sample_weight[lo:hi])
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-    )
+    data = prepare(X, sample_weight)
+    if data.n_samples < 2 * block_rows or not isinstance(data, MissingData):
+        return data
+    blocks, row_index = split_blocks(data, block_rows)
     if n_jobs == 1:
-        return BlockedData(blocks)
-    return WorkerBlocks(blocks, n_jobs)
+        return BlockedData(blocks, row_index)
+    return WorkerBlocks(blocks, n_jobs, row_index=row_index)
 
 
 def close(data):
@@ -80,21 +75,28 @@ class WorkerBlocks(_Blocks):
     ----------
     blocks : tuple of MissingData
     n_jobs : int
-        Number of workers; each holds a contiguous run of blocks.
+        Number of workers; the blocks are dealt out to them in turn.
     processes : bool or None, default=None
         Forked processes (True) or threads (False); None: processes where
         ``fork`` is available.
+    row_index : tuple of ndarray or None, default=None
+        See :class:`~em_sklearn._missing_data.BlockedData`.
     """
 
-    def __init__(self, blocks, n_jobs, processes=None):
+    def __init__(self, blocks, n_jobs, processes=None, row_index=None):
+        self.row_index = row_index
         self._n_samples = sum(block.n_samples for block in blocks)
         self._n_features = blocks[0].n_features
         self._total_weight = sum(block.block_weight for block in blocks)
         self._n_blocks = len(blocks)
         n_workers = min(n_jobs, len(blocks))
-        # Worker w holds blocks[starts[w]:starts[w + 1]].
-        starts = np.linspace(0, len(blocks), n_workers + 1).round().astype(int)
-        runs = [blocks[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        # Worker w holds blocks w, w + n_workers, ...: blocks hold rows sorted
+        # by their number of missing entries (the later, the costlier), so
+        # dealing them out balances the work better than consecutive runs.
+        self._assignment = [
+            list(range(w, len(blocks), n_workers)) for w in range(n_workers)
+        ]
+        runs = [[blocks[j] for j in indices] for indices in self._assignment]
         if processes is None:
             processes = "fork" in multiprocessing.get_all_start_methods()
         if processes:
@@ -131,7 +133,13 @@ class WorkerBlocks(_Blocks):
         With ``per_block`` (one item per block), ``fn(block, item)``.
         """
         items = [None] * self._n_blocks if per_block is None else list(per_block)
-        return self._pool.map(fn, per_block is not None, items)
+        per_worker = [[items[j] for j in indices] for indices in self._assignment]
+        replies = self._pool.map(fn, per_block is not None, per_worker)
+        results = [None] * self._n_blocks
+        for indices, values in zip(self._assignment, replies, strict=True):
+            for j, value in zip(indices, values, strict=True):
+                results[j] = value
+        return results
 
     def close(self):
         """Stop the workers (also done when the object is garbage-collected)."""
@@ -180,8 +188,6 @@ class _ForkedWorkers:
         context = multiprocessing.get_context("fork")
         self._lock = threading.Lock()
         self._connections, self._processes = [], []
-        sizes = np.cumsum([0] + [len(run) for run in runs])
-        self._bounds = list(zip(sizes[:-1], sizes[1:], strict=True))
         for run in runs:
             parent, child = context.Pipe()
             key = id(run)
@@ -202,16 +208,15 @@ class _ForkedWorkers:
         self._pid = os.getpid()
 
     def map(self, fn, with_items, items):
+        """Apply ``fn`` to every worker's blocks; one list of results per worker."""
         with self._lock:  # one request at a time per pool
-            for connection, (a, b) in zip(self._connections, self._bounds, strict=True):
-                connection.send((fn, with_items, items[a:b]))
+            for connection, worker_items in zip(self._connections, items, strict=True):
+                connection.send((fn, with_items, worker_items))
             replies = [connection.recv() for connection in self._connections]
-        results = []
         for status, value in replies:
             if status == "error":
                 raise value
-            results.extend(value)
-        return results
+        return [value for _, value in replies]
 
     def close(self):
         if os.getpid() != self._pid:
@@ -236,16 +241,14 @@ class _ThreadWorkers:
         self._executor = ThreadPoolExecutor(max_workers=len(runs))
 
     def map(self, fn, with_items, items):
-        sizes = np.cumsum([0] + [len(run) for run in self._runs])
+        """Apply ``fn`` to every worker's blocks; one list of results per worker."""
 
         def run(blocks, items):
             if with_items:
                 return [fn(b, i) for b, i in zip(blocks, items, strict=True)]
             return [fn(block) for block in blocks]
 
-        bounds = zip(sizes[:-1], sizes[1:], strict=True)
-        parts = self._executor.map(run, self._runs, [items[a:b] for a, b in bounds])
-        return [value for part in parts for value in part]
+        return list(self._executor.map(run, self._runs, items))
 
     def close(self):
         self._executor.shutdown(wait=True)

@@ -119,8 +119,14 @@ def test_small_data_stay_one_block_in_this_process():
     prepare = MixtureModel(GaussianFamily("full", 1e-6), 2).prepare
     data = prepare_blocks(prepare, X, None, n_jobs=4, block_rows=BLOCK_ROWS)
     assert data.n_blocks == 1 and not isinstance(data, WorkerBlocks)
-    data = prepare_blocks(prepare, _data(0), None, n_jobs=1, block_rows=BLOCK_ROWS)
-    assert data.n_blocks == 4 and isinstance(data, BlockedData)  # last one longer
+    X = _data(0)
+    data = prepare_blocks(prepare, X, None, n_jobs=1, block_rows=BLOCK_ROWS)
+    assert data.n_blocks > 1 and isinstance(data, BlockedData)
+    # Cut at chunk bounds: the same chunks as one block, every row once.
+    whole = prepare(X, None)
+    sizes = [c.stop - c.start for block in data.blocks for c in block.chunks]
+    assert sizes == [c.stop - c.start for c in whole.chunks]
+    assert_array_equal(np.sort(np.concatenate(data.row_index)), np.arange(len(X)))
 
 
 @pytest.mark.parametrize("processes", [True, False], ids=["processes", "threads"])
@@ -165,3 +171,19 @@ def test_worker_errors_are_raised_here():
 
 def _rows(block):
     return block.n_samples
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_inference_over_blocks_equals_one_block(n_jobs, global_random_seed):
+    """With the same fitted parameters, inference over blocks (cut at chunk
+    bounds, rows put back in the caller's order) equals inference over one
+    block: the same chunks, the same arithmetic."""
+    X = _data(global_random_seed)
+    imputer = EMImputer(2, random_state=0).fit(X)
+    clusterer = EMClusterer(2, random_state=0).fit(X)
+    expected = (imputer.transform(X), clusterer.predict_proba(X))
+    for est in (imputer, clusterer):
+        est._block_rows = BLOCK_ROWS
+        est.n_jobs = n_jobs
+    assert_array_equal(imputer.transform(X), expected[0])
+    assert_array_equal(clusterer.predict_proba(X), expected[1])
