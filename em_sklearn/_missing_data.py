@@ -51,8 +51,10 @@ class Chunk:
     ----------
     start, stop : int
         The run's bounds in the sorted data (``MissingData.X[start:stop]``).
-    rows : ndarray of shape (n_rows,)
-        The same rows' indices in the caller's data.
+    rows : ndarray of shape (n_rows,) or slice
+        Where the rows' results go in the block's output: their indices in
+        the caller's data, or (blocks cut by ``split_blocks``) a slice of the
+        block's stored order.
     missing_cols : ndarray of shape (n_rows, n_missing)
         Sorted indices of each row's missing columns, in the smallest unsigned
         integer type that holds them (widen before arithmetic).
@@ -292,6 +294,24 @@ class BlockedData(_Blocks):
     blocks: tuple
     row_index: tuple | None = None
 
+    def mean_filled(self):
+        """See :meth:`_Blocks.mean_filled`; filled into one array, block by block."""
+        means = self.column_means()
+        filled = np.empty((self.n_samples, self.n_features))
+        start = 0
+        for block in self.blocks:
+            out = filled[start : start + block.n_samples]
+            np.copyto(out, block.X)
+            np.copyto(out, means, where=block.missing_mask)
+            start += block.n_samples
+        if all(block.weights is None for block in self.blocks):
+            return filled, None
+        weights = [
+            np.ones(block.n_samples) if block.weights is None else block.weights
+            for block in self.blocks
+        ]
+        return filled, np.concatenate(weights)
+
     @property
     def n_samples(self):
         return sum(block.n_samples for block in self.blocks)
@@ -458,7 +478,7 @@ def split_blocks(data, block_rows):
             Chunk(
                 c.start - lo,
                 c.stop - lo,
-                np.arange(c.start - lo, c.stop - lo),  # the block's stored order
+                slice(c.start - lo, c.stop - lo),  # the block's stored order
                 c.missing_cols,
                 c.shared,
             )

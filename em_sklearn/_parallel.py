@@ -33,12 +33,12 @@ BLOCK_ROWS = 2**16
 
 
 def prepare_blocks(prepare, X, sample_weight, n_jobs, block_rows=BLOCK_ROWS):
-    """Prepare ``X`` in blocks of ``block_rows`` rows, worked on by ``n_jobs``.
+    """Prepare ``X`` in blocks of about ``block_rows`` rows, worked on by ``n_jobs``.
 
     Parameters
     ----------
     prepare : callable
-        ``prepare(X_block, weights_block) -> MissingData``.
+        ``prepare(X, sample_weight) -> MissingData`` (a model's ``prepare``).
     X : ndarray of shape (n_samples, n_features)
     sample_weight : ndarray of shape (n_samples,) or None
     n_jobs : int

@@ -6,11 +6,11 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from em_sklearn import EMClusterer, EMImputer
 from em_sklearn._gaussian import COVARIANCE_TYPES, GaussianFamily
-from em_sklearn._missing_data import BlockedData, prepare_missing_data
+from em_sklearn._missing_data import BlockedData, prepare_missing_data, split_blocks
 from em_sklearn._mixture import MixtureModel
 from em_sklearn._parallel import WorkerBlocks, prepare_blocks
 
@@ -187,3 +187,22 @@ def test_inference_over_blocks_equals_one_block(n_jobs, global_random_seed):
         est.n_jobs = n_jobs
     assert_array_equal(imputer.transform(X), expected[0])
     assert_array_equal(clusterer.predict_proba(X), expected[1])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_blocks_fill_and_moments_as_one_block(weighted):
+    """Blocks cut from one preparation give initialisation the same filled rows
+    (column means summed block by block: to rounding), weights and moments."""
+    X = _data(3)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(X)) if weighted else None
+    whole = prepare_missing_data(X, 2, w)
+    blocks = BlockedData(*split_blocks(whole, BLOCK_ROWS))
+    assert blocks.n_blocks > 1
+    filled, weights = blocks.mean_filled()
+    expected_filled, expected_weights = whole.mean_filled()
+    assert_allclose(filled, expected_filled, rtol=1e-14, atol=1e-15)
+    assert_array_equal(weights, expected_weights)
+    mean, var = blocks.column_moments()
+    expected_mean, expected_var = whole.column_moments()
+    assert_allclose(mean, expected_mean, rtol=1e-13, atol=1e-15)
+    assert_allclose(var, expected_var, rtol=1e-13, atol=1e-15)
