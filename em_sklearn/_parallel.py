@@ -210,9 +210,17 @@ class _ForkedWorkers:
     def map(self, fn, with_items, items):
         """Apply ``fn`` to every worker's blocks; one list of results per worker."""
         with self._lock:  # one request at a time per pool
-            for connection, worker_items in zip(self._connections, items, strict=True):
-                connection.send((fn, with_items, worker_items))
-            replies = [connection.recv() for connection in self._connections]
+            try:
+                for connection, worker_items in zip(
+                    self._connections, items, strict=True
+                ):
+                    connection.send((fn, with_items, worker_items))
+                replies = [connection.recv() for connection in self._connections]
+            except (EOFError, OSError) as exc:
+                raise RuntimeError(
+                    "A worker process of n_jobs stopped (killed, or out of memory?). "
+                    "Fit again with a smaller n_jobs, or n_jobs=None."
+                ) from exc
         for status, value in replies:
             if status == "error":
                 raise value

@@ -206,3 +206,19 @@ def test_blocks_fill_and_moments_as_one_block(weighted):
     expected_mean, expected_var = whole.column_moments()
     assert_allclose(mean, expected_mean, rtol=1e-13, atol=1e-15)
     assert_allclose(var, expected_var, rtol=1e-13, atol=1e-15)
+
+
+def test_a_dead_worker_gives_a_clear_error():
+    """If a worker process dies, the caller gets a RuntimeError saying so."""
+    X = _data(2)
+    blocks = tuple(
+        prepare_missing_data(X[lo : lo + BLOCK_ROWS], 2)
+        for lo in range(0, len(X), BLOCK_ROWS)
+    )
+    with WorkerBlocks(blocks, 2, processes=True) as data:
+        for process in data._pool._processes:
+            process.kill()
+            process.join()
+        msg = "A worker process of n_jobs stopped"
+        with pytest.raises(RuntimeError, match=re.escape(msg)):
+            data.map_blocks(_rows)
