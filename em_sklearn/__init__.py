@@ -1,19 +1,21 @@
 """Expectation-Maximization for scikit-learn users whose data has holes in it.
 
-The package, layer by layer (imports go down this list, never up):
+The package, layer by layer (a module imports only from those above it):
 
 * ``_missing_data``: prepared data; rows sorted by missingness, in chunks and
   blocks (``MissingData``, ``BlockedData``), the only view of the data the
-  engine has.
-* ``_gaussian/``: the Gaussian emission family: parameters, additive
-  statistics, chunk kernels (packed sweep), Cholesky conversions, the prior,
-  and the builder of a whole Gaussian mixture model.
-* ``_product``: products of families over blocks of columns.
+  engine has. ``_init``: initial responsibilities. ``_threads``: BLAS pinning.
+* Emission families: ``_gaussian/`` (parameters, additive statistics, chunk
+  kernels with the packed sweep, Cholesky conversions, the prior),
+  ``_categorical`` (nominal columns), ``_product`` (products of families over
+  blocks of columns).
 * ``_mixture``: the mixture layer over any family: weights,
   responsibilities, sample weights, likelihood, inference.
 * ``_em``: the EM loop (restarts, convergence, SQUAREM), over any model.
-* ``_init``: initial responsibilities; ``_standardize``: centring and scaling;
-  ``_threads``: BLAS pinning; ``_validation``: input checks.
+* ``_gaussian._model``: builds a whole Gaussian mixture model (family, prior,
+  mixture; the default prior runs a one-component fit).
+* ``_parallel``: blocks of rows worked on by worker processes (``n_jobs``);
+  ``_standardize``: centring and scaling; ``_validation``: input checks.
 * ``_base``: the estimator base; ``_clusterer``, ``_imputer``: the estimators;
   ``_multiple``, ``_plotting``, ``_cli``, ``_demo``: built on them.
 """
