@@ -13,6 +13,13 @@ put back in block order and added in that order, so a fit is the same for any
 Where ``fork`` is not available (Windows), the blocks are worked on by a pool
 of threads instead: the same results, less speed-up (the kernels make many
 small NumPy calls that hold the GIL).
+
+``fork`` copies only the calling thread: a lock held by another thread of the
+caller at that moment stays held in the worker. The workers only run NumPy on
+the blocks they inherited, and Python >= 3.12's DeprecationWarning about
+forking a process with threads (OpenBLAS's) is silenced at the fork; a
+``spawn`` or ``forkserver`` start, which would send the blocks to the workers
+instead, is not implemented.
 """
 
 import multiprocessing
