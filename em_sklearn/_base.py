@@ -14,7 +14,6 @@ from ._gaussian import COVARIANCE_TYPES, check_prior, gaussian_mixture, prior_at
 from ._init import INIT_PARAMS
 from ._mixture import MixtureModel
 from ._parallel import BLOCK_ROWS, close, prepare_blocks
-from ._standardize import Standardization
 from ._threads import single_blas_thread
 from ._validation import (
     Interval,
@@ -284,9 +283,6 @@ class _GaussianEM(_BaseEM):
     :meth:`_fit_model` or one of the inference helpers, and shape the output.
     """
 
-    # EMImputer fits its model to standardised columns (``_standardize``).
-    _standardizes = False
-
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
@@ -384,10 +380,6 @@ class _GaussianEM(_BaseEM):
                 f"{old!r}; got {new!r}. Set warm_start=False to fit from scratch."
             )
 
-    def _standardization_of(self, data):
-        if not self._standardizes:
-            return None
-        return Standardization.estimate(data, self.covariance_type)
 
     def _user_values(self, n_features):
         """Check the user's initial values and prior (before any work on the data).

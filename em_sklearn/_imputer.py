@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _GaussianEM
 from ._parallel import close
+from ._standardize import Standardization
 from ._validation import (
     _check_feature_names_in,
     _fit_context,
@@ -252,9 +253,6 @@ default='kmeans'
     4.0
     """
 
-    # The mixture is fitted to standardised columns (see Notes).
-    _standardizes = True
-
     _parameter_constraints: dict = {
         **_GaussianEM._parameter_constraints,
         "add_indicator": ["boolean"],
@@ -479,6 +477,10 @@ default='kmeans'
         if self._empty_features.any():
             X = X[:, ~self._empty_features]
         return np.ascontiguousarray(X)
+
+    def _standardization_of(self, data):
+        # The mixture is fitted to standardised columns (see Notes).
+        return Standardization.estimate(data, self.covariance_type)
 
     def _model_features(self):
         return ~self._empty_features

@@ -236,10 +236,10 @@ default='kmeans'
         nk = np.zeros(params.n_components)
         log_likelihood = 0.0
         acc = family.accumulator(params.components, block)
-        for chunk, terms in family.iter_terms(params.components, block, acc):
-            log_prob_norm, resp = _responsibilities(
-                terms.log_prob, params.weights, terms.nothing_observed
-            )
+        for chunk, terms, log_prob_norm, log_resp in self._iter_responsibilities(
+            params, block, acc
+        ):
+            resp = _exp(log_resp)
             weights = block.chunk_weights(chunk)
             if weights is None:
                 log_likelihood += log_prob_norm.sum()
@@ -365,9 +365,13 @@ default='kmeans'
     def _seeded_block_draw(self, params, block, seed):
         return self._block_draw(params, np.random.RandomState(seed), block)
 
-    def _iter_responsibilities(self, params, block):
-        """Yield ``(chunk, terms, log_prob_norm, log_resp)`` for each chunk."""
-        for chunk, terms in self.family.iter_terms(params.components, block):
+    def _iter_responsibilities(self, params, block, accumulator=None):
+        """Yield ``(chunk, terms, log_prob_norm, log_resp)`` for each chunk.
+
+        ``accumulator`` (an E-step's) is passed on to the family's terms.
+        """
+        terms_of = self.family.iter_terms(params.components, block, accumulator)
+        for chunk, terms in terms_of:
             log_prob_norm, log_resp = _log_responsibilities(
                 terms.log_prob, params.weights, terms.nothing_observed
             )
@@ -466,12 +470,6 @@ def _log_responsibilities(log_prob, weights, nothing_observed):
         total = np.exp(weighted - top[:, None]) @ np.ones(weighted.shape[1])
         log_prob_norm = np.log(total) + top
         return log_prob_norm, weighted - log_prob_norm[:, None]
-
-
-def _responsibilities(log_prob, weights, nothing_observed):
-    """Compute per-row log-likelihoods and responsibilities (see above)."""
-    log_prob_norm, log_resp = _log_responsibilities(log_prob, weights, nothing_observed)
-    return log_prob_norm, _exp(log_resp)
 
 
 def _exp(log_resp):
