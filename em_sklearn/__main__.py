@@ -151,6 +151,20 @@ def _add_table_options(sub):
         "other columns pass through untouched",
     )
     sub.add_argument(
+        "--exclude",
+        metavar="A,B,...",
+        help="comma-separated names of columns not to use (they pass through "
+        "untouched)",
+    )
+    sub.add_argument(
+        "--ordinal",
+        action="append",
+        metavar="NAME[=L1,L2,...]",
+        help="declare a column ordinal (repeatable): its levels in numeric order "
+        "for a numeric column, or in the order given; without this, columns of "
+        "numbers are continuous and columns of text nominal",
+    )
+    sub.add_argument(
         "--na-values",
         type=_na_values,
         default=("", "NA", "NaN"),

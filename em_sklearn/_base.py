@@ -9,11 +9,16 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _dask, _out_of_core
+from ._categorical import CategoricalFamily
+from ._columns import ColumnTypes, CopulaColumns, model_layout
+from ._copula import CopulaFamily
 from ._em import run_em
 from ._gaussian import COVARIANCE_TYPES, check_prior, gaussian_mixture, prior_attribute
 from ._init import INIT_PARAMS
 from ._mixture import MixtureModel
 from ._parallel import BLOCK_ROWS, close, prepare_blocks
+from ._product import ProductFamily, part_of
 from ._threads import single_blas_thread
 from ._validation import (
     Interval,
@@ -22,7 +27,11 @@ from ._validation import (
     check_precisions,
     check_weights,
     check_X,
+    validate_data,
 )
+
+# n_components='auto' tries 1 .. AUTO_MAX_COMPONENTS components (BIC).
+AUTO_MAX_COMPONENTS = 10
 
 
 class _BaseEM(BaseEstimator):
@@ -48,6 +57,10 @@ class _BaseEM(BaseEstimator):
 
     def _model(self):
         raise NotImplementedError
+
+    def _check_X(self, X, *, reset):
+        """Validate ``X`` and return it as a float ndarray with NaN (``check_X``)."""
+        return check_X(self, X, reset=reset)
 
     def _build_model(self, data, **values):
         raise NotImplementedError
@@ -100,11 +113,12 @@ class _BaseEM(BaseEstimator):
         if sample_weight is not None:
             informative &= sample_weight > 0
         n_informative = int(informative.sum())
-        if n_informative < self.n_components:
+        n_components = self._min_components()
+        if n_informative < n_components:
             weighted = "" if sample_weight is None else " and a positive sample_weight"
             raise ValueError(
                 f"Expected at least n_components rows with an observed value{weighted} "
-                f"but got n_components = {self.n_components}, rows with an observed "
+                f"but got n_components = {n_components}, rows with an observed "
                 f"value{weighted} = {n_informative}. Reduce n_components or provide "
                 "more data."
             )
@@ -124,34 +138,72 @@ class _BaseEM(BaseEstimator):
             close(data)
             raise
 
+    def _min_components(self):
+        """The fewest components a fit tries (``n_components='auto'`` starts at 1)."""
+        return 1 if self.n_components == "auto" else self.n_components
+
+    def _n_components(self):
+        """The number of components of the fitted (or, in a fit, the next) model."""
+        if self.n_components != "auto":
+            return self.n_components
+        return getattr(self, "n_components_", 1)
+
     def _fit_prepared(self, data, values):
-        """Fit on prepared ``data`` (see :meth:`_fit_model`)."""
-        std, offset = self._standardization_of(data), 0.0
+        """Fit on prepared ``data`` (see :meth:`_fit_model`).
+
+        With ``n_components='auto'``, fit ``k = 1, 2, ...`` components (up to
+        ``AUTO_MAX_COMPONENTS`` and the number of rows) and keep the fit of
+        lowest BIC, stopping once two successive ``k`` have not improved it.
+        """
+        std = self._standardization_of(data)
+        with_prior = values.get("prior") is not None
         if std is not None:
             data = std.standardize_data(data)
-            with_prior = values.get("prior") is not None
-            offset = std.objective_offset(data, self.n_components, with_prior)
             values = std.values_to_model(values)
-        warm = None
-        if self.warm_start and hasattr(self, "converged_"):
-            params = self._fitted_params()
+        warm = self.warm_start and hasattr(self, "converged_")
+        if self.n_components == "auto" and not warm:
+            candidates = range(1, min(AUTO_MAX_COMPONENTS, int(data.n_samples)) + 1)
+        else:
+            candidates = [self._n_components()]
+        best, scores = None, {}
+        for n_components in candidates:
+            offset = 0.0
             if std is not None:
-                params = std.params_to_model(params)
-            warm = (params, self.lower_bound_ + offset)
-        with single_blas_thread():
-            model = self._build_model(data, **values)
-            result = run_em(
-                model,
-                data,
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=check_random_state(self.random_state),
-                warm_start=warm,
-                accelerate=self.accelerate,
-                verbose=self.verbose,
-                verbose_interval=self.verbose_interval,
-            )
+                offset = std.objective_offset(data, n_components, with_prior)
+            warm_values = None
+            if warm:
+                params = self._fitted_params()
+                if std is not None:
+                    params = std.params_to_model(params)
+                warm_values = (params, self.lower_bound_ + offset)
+            with single_blas_thread():
+                model = self._build_model(data, n_components=n_components, **values)
+                result = run_em(
+                    model,
+                    data,
+                    n_init=self.n_init,
+                    max_iter=self.max_iter,
+                    tol=self.tol,
+                    random_state=check_random_state(self.random_state),
+                    warm_start=warm_values,
+                    accelerate=self.accelerate,
+                    verbose=self.verbose,
+                    verbose_interval=self.verbose_interval,
+                )
+            if len(candidates) > 1:
+                # BIC of the fitted objective, in original units.
+                total = data.total_weight
+                log_likelihood = (result.lower_bound - offset) * total
+                n_parameters = model.n_parameters(result.params)
+                scores[n_components] = (
+                    -2.0 * log_likelihood + n_parameters * np.log(total)
+                )
+                if best is not None and scores[n_components] >= scores[best[0]]:
+                    if n_components - best[0] >= 2:
+                        break
+                    continue
+            best = (n_components, model, result, offset)
+        n_components, model, result, offset = best
         # The public attributes are derived once, in original units; inference
         # uses the parameters in the model's units as the fit left them.
         params, prior_ = result.params, self._prior_attribute(model)
@@ -167,6 +219,8 @@ class _BaseEM(BaseEstimator):
         self.lower_bounds_ = [bound - offset for bound in result.lower_bounds]
         self.prior_ = prior_
         self._standardization = std
+        self.n_components_ = n_components
+        self.bic_scores_ = scores or None
         return data
 
     # -- inference ------------------------------------------------------------
@@ -243,8 +297,13 @@ class _BaseEM(BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             Log-likelihood of each sample's observed entries.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.score_samples(self, X)
+        if _out_of_core.is_out_of_core(X, self._block_rows):
+            check_is_fitted(self)
+            return _out_of_core.infer(self, "score_samples", X)
         check_is_fitted(self)
-        X = check_X(self, X, reset=False)
+        X = self._check_X(X, reset=False)
         return self._log_resp(self._model_input(X))[0]
 
     def score(self, X, y=None):
@@ -284,7 +343,10 @@ class _GaussianEM(_BaseEM):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
@@ -301,6 +363,11 @@ class _GaussianEM(_BaseEM):
         "accelerate": [StrOptions({"squarem"}), None],
         "prior": [StrOptions({"default"}), dict, None],
         "n_jobs": [Integral, None],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "ordinal_features": ["array-like", dict, StrOptions({"from_dtype"}), None],
+        "marginal": [StrOptions({"auto", "gaussian", "copula"})],
+        "handle_unknown": [StrOptions({"error", "missing"})],
     }
 
     def __init__(
@@ -323,6 +390,11 @@ class _GaussianEM(_BaseEM):
         accelerate=None,
         prior=None,
         n_jobs=None,
+        learning_decay=0.6,
+        categorical_features="from_dtype",
+        ordinal_features="from_dtype",
+        marginal="auto",
+        handle_unknown="error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -341,35 +413,223 @@ class _GaussianEM(_BaseEM):
         self.accelerate = accelerate
         self.prior = prior
         self.n_jobs = n_jobs
+        self.learning_decay = learning_decay
+        self.categorical_features = categorical_features
+        self.ordinal_features = ordinal_features
+        self.marginal = marginal
+        self.handle_unknown = handle_unknown
+
+    # -- column types ---------------------------------------------------------
+
+    def _check_X(self, X, *, reset):
+        """Validate ``X``; return it as floats (numbers, level codes, NaN).
+
+        In ``fit`` (``reset``) the column types are decided
+        (:class:`~em_sklearn._columns.ColumnTypes`; None when every column is
+        a float column, the numeric path of :func:`check_X`).
+        """
+        types = (
+            ColumnTypes.infer(
+                self, X, self.categorical_features, self.ordinal_features
+            )
+            if reset
+            else self._column_types
+        )
+        if types is None:
+            X_checked = check_X(self, X, reset=reset)
+        else:
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            X_checked = types.encode(self, X, self.handle_unknown)
+        if reset:
+            self._column_types = types
+            if types is None:
+                self.feature_types_ = np.full(X_checked.shape[1], "continuous", object)
+                self.categories_ = [None] * X_checked.shape[1]
+            else:
+                types.check_levels(self, X_checked)
+                self.feature_types_ = types.kinds
+                self.categories_ = types.categories
+        return X_checked
+
+    def _set_layout(self, keep, X=None, sample_weight=None):
+        """Decide the model's columns and families, and estimate the copula's
+        marginals from validated ``X`` (in ``fit``, after ``_check_X``)."""
+        types = self._column_types
+        self._marginals = None
+        typed = types is not None and types.typed
+        marginal = self.marginal
+        if marginal == "auto":  # measured in benchmarks/mixed.py (user guide)
+            marginal = "copula" if typed else "gaussian"
+        if not typed and marginal == "gaussian":
+            self._layout = None
+            return
+        self._layout = layout = model_layout(types, keep, marginal)
+        if layout.copula:
+            if X is None:
+                raise NotImplementedError(
+                    "marginal='copula' needs the data's marginals, estimated in "
+                    "fit on data in memory; use marginal='gaussian' here."
+                )
+            latent = np.take(X, layout.order[: layout.n_gaussian], axis=1)
+            self._marginals = CopulaColumns.estimate(
+                latent, layout.latent_levels, sample_weight
+            )
+
+    def _model_input(self, X):
+        """The model's columns of validated ``X``, in the model's order."""
+        # One memory layout whatever X's, so that the rounding of the column
+        # sums, hence the results, do not depend on it; no copy when no feature
+        # was dropped and X is C-contiguous (fit and transform only read it).
+        layout = getattr(self, "_layout", None)
+        if layout is not None:
+            X = np.take(X, layout.order, axis=1)
+            if self._marginals is not None:  # normal scores; codes as they are
+                g = layout.n_gaussian
+                X[:, :g] = self._marginals.to_latent(X[:, :g])
+            return X
+        keep = self._model_features()
+        if not keep.all():
+            X = X[:, keep]
+        return np.ascontiguousarray(X)
+
+
+    def _impute(self, X, data=None, random_state=None):
+        X_hat = super()._impute(X, data, random_state)
+        return self._from_latent(X_hat)
+
+    def _from_latent(self, X_model):
+        """Map the copula block's latent values back through the marginals."""
+        if getattr(self, "_marginals", None) is not None:
+            g = self._layout.n_gaussian
+            X_model[:, :g] = self._marginals.from_latent(X_model[:, :g])
+        return X_model
+
+    def _from_model_order(self, X_model):
+        """Put the model's columns back in input order (kept columns only)."""
+        layout = getattr(self, "_layout", None)
+        return X_model if layout is None else X_model[:, layout.inverse]
+
+    def _model_output(self, X_model):
+        """Model values (e.g. samples) as input columns: levels for typed columns."""
+        X = self._from_model_order(self._from_latent(X_model))
+        types = self._column_types
+        if types is None:
+            return X
+        keep = self._model_features()
+        return types.decode(X, np.empty((0, 0)), keep)
+
+    # -- the model ------------------------------------------------------------
 
     def _model(self):
-        return gaussian_mixture(self.n_components, self.covariance_type, self.reg_covar)
+        return self._mixture(self._n_components())
 
-    def _build_model(self, data, **values):
-        return gaussian_mixture(
-            self.n_components,
-            self.covariance_type,
-            self.reg_covar,
+    def _build_model(self, data, n_components=None, **values):
+        return self._mixture(
+            n_components or self._n_components(),
             init_params=self.init_params,
             data=data,
             **values,
         )
 
+    def _mixture(self, n_components, *, init_params="kmeans", data=None, **values):
+        """The mixture of the fit's layout: Gaussian, or Gaussian x categorical."""
+        layout = getattr(self, "_layout", None)
+        if layout is None:
+            return gaussian_mixture(
+                n_components,
+                self.covariance_type,
+                self.reg_covar,
+                init_params=init_params,
+                data=data,
+                **values,
+            )
+        g, product = layout.n_gaussian, bool(layout.n_gaussian and layout.n_levels)
+        parts = []
+        if g:
+            gaussian = gaussian_mixture(
+                n_components,
+                self.covariance_type,
+                self.reg_covar,
+                init_params=init_params,
+                data=part_of(data, 0) if product and data is not None else data,
+                **values,
+            )
+            family = gaussian.family
+            if layout.copula:
+                family = CopulaFamily(
+                    self._marginals.marginals.cuts,
+                    self.covariance_type,
+                    self.reg_covar,
+                    prior=family.prior,
+                    means_init=values.get("means_init"),
+                    precisions_init=values.get("precisions_init"),
+                )
+            parts.append((family, np.arange(g)))
+        if layout.n_levels:
+            categorical = CategoricalFamily(layout.n_levels)
+            parts.append((categorical, np.arange(g, g + len(layout.n_levels))))
+        prior = values.get("prior")
+        return MixtureModel(
+            ProductFamily(parts) if product else parts[0][0],
+            n_components,
+            init_params=init_params,
+            weights_init=values.get("weights_init"),
+            weight_concentration=(
+                None if prior is None else prior.get("weight_concentration_prior", 1.0)
+            ),
+        )
+
+    def _gaussian_part(self, components):
+        """The Gaussian family's share of a model's (or parameters') parts, or None."""
+        layout = getattr(self, "_layout", None)
+        if layout is None:
+            return components
+        if not layout.n_gaussian:
+            return None
+        return components.families[0] if layout.n_levels and hasattr(
+            components, "families"
+        ) else (components[0] if layout.n_levels else components)
+
     def _prior_attribute(self, model):
-        return prior_attribute(model)
+        family = self._gaussian_part(model.family)
+        if family is None or family.prior is None:
+            return None
+        return prior_attribute(MixtureModel(family, model.n_components,
+                                            weight_concentration=model.weight_concentration))
 
     def _check_warm_start(self, n_features):
         previous = self._model_params
+        gaussian = self._gaussian_part(previous.components)
+        layout = getattr(self, "_layout", None)
+        n_gaussian = n_features if layout is None else layout.n_gaussian
         changes = [
             (name, old, new)
             for name, old, new in (
-                ("n_components", previous.n_components, self.n_components),
+                ("n_components", previous.n_components, self._n_components()),
                 (
                     "covariance_type",
-                    previous.components.covariance_type,
+                    getattr(gaussian, "covariance_type", self.covariance_type),
                     self.covariance_type,
                 ),
-                ("number of features", previous.components.n_features, n_features),
+                (
+                    "number of continuous features",
+                    0 if gaussian is None else gaussian.n_features,
+                    n_gaussian,
+                ),
+                (
+                    "levels of the categorical features",
+                    tuple(
+                        p.shape[1]
+                        for p in getattr(
+                            previous.components[-1]
+                            if isinstance(previous.components, tuple)
+                            else previous.components,
+                            "probabilities",
+                            (),
+                        )
+                    ),
+                    () if layout is None else layout.n_levels,
+                ),
             )
             if old != new
         ]
@@ -392,6 +652,21 @@ class _GaussianEM(_BaseEM):
             likelihood; a dict of checked hyperparameters, empty for
             ``prior='default'``).
         """
+        layout = getattr(self, "_layout", None)
+        if layout is not None:
+            n_features = layout.n_gaussian  # initial values: latent columns only
+        if self.n_components == "auto":
+            given = [
+                name
+                for name in ("weights_init", "means_init", "precisions_init")
+                if getattr(self, name) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"n_components='auto' chooses the number of components, so "
+                    f"{given[0]} (whose shape depends on it) cannot be given. Set "
+                    "n_components to an int to use initial values."
+                )
         prior = self.prior
         if prior == "default":
             prior = {}  # every hyperparameter from the data

@@ -117,11 +117,17 @@ class CategoricalFamily:
         return [np.zeros_like(p) for p in params.probabilities]
 
     def accumulate(self, accumulator, terms, resp, rows):
+        n_components = resp.shape[1]
         for j, counts in enumerate(accumulator):
-            levels = np.arange(counts.shape[1])
-            one_hot = terms.codes[:, j, None] == levels  # (n_rows, L_j)
-            one_hot &= ~terms.missing[:, j, None]
-            counts += resp.T @ one_hot
+            observed = ~terms.missing[:, j]
+            n_levels = counts.shape[1]
+            # Flat (component, level) index of each observed entry: one
+            # bincount, O(n_rows * K) whatever the number of levels.
+            index = np.arange(n_components) * n_levels + terms.codes[observed, j, None]
+            counts += np.bincount(
+                index.ravel(), weights=resp[observed].ravel(),
+                minlength=n_components * n_levels,
+            ).reshape(n_components, n_levels)
 
     def statistics(self, accumulator):
         return CategoricalStats(tuple(accumulator))

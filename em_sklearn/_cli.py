@@ -22,6 +22,7 @@ import contextlib
 import csv
 import errno
 import os
+import re
 import secrets
 import stat
 import sys
@@ -82,6 +83,8 @@ def _run(
     output,
     columns,
     na_values,
+    exclude=None,
+    ordinal=None,
     n_components,
     max_components,
     covariance_type,
@@ -99,8 +102,9 @@ def _run(
     _refuse_to_write_over_input(input, output, stdout)
     header, rows = read_csv(input, sep=sep)
     used = select_columns(header, columns, input)
-    X = to_numeric(header, rows, used, na_values)
-    empty = np.isnan(X).all(axis=0)
+    used = exclude_columns(header, used, exclude, input)
+    X, types = to_table(header, rows, used, na_values, ordinal, input)
+    empty = _missing(X).all(axis=0)
     for j in np.flatnonzero(empty):
         print(
             f"{PROG}: warning: column {header[used[j]]!r} has no observed value; "
@@ -111,6 +115,7 @@ def _run(
         raise CLIError("No used column has an observed value; there is nothing to fit.")
     used = [c for c, e in zip(used, empty, strict=True) if not e]
     X = X[:, ~empty]
+    types = types.subset(~empty)
     if command == "cluster":
         new = [label_column]
         if probabilities:
@@ -129,6 +134,7 @@ def _run(
             "covariance_type": covariance_type,
             "random_state": random_state,
             "prior": None if prior == "none" else prior,
+            **types.params(),
         }
         k = _choose_n_components(
             X, n_components, max_components, params, progress, input
@@ -140,7 +146,8 @@ def _run(
                 f"fitting {estimator!r} on {n_rows} rows x {n_cols} columns"
             )
             X_filled = _fit(estimator, X).transform(X)
-            out_header, out_rows = header, _fill_rows(rows, used, X, X_filled)
+            out_header = header
+            out_rows = _fill_rows(rows, used, X, X_filled, types.integer)
         else:
             estimator = EMClusterer(n_components=k, **params)
             progress.update(
@@ -313,43 +320,185 @@ def select_columns(header, columns, path):
     return [header.index(n) for n in dict.fromkeys(names)]
 
 
-def to_numeric(header, rows, used, na_values):
-    """The used columns as floats, NaN for the missing-value markers.
+def exclude_columns(header, used, exclude, path):
+    """``used`` without the columns named in ``exclude`` (comma-separated)."""
+    if exclude is None:
+        return used
+    names = [c.strip() for c in exclude.split(",") if c.strip()]
+    unknown = [n for n in names if n not in header]
+    if unknown:
+        raise CLIError(
+            f"Column {unknown[0]!r} (--exclude) is not in {path!r}; its columns are: "
+            f"{', '.join(header)}."
+        )
+    kept = [c for c in used if header[c] not in names]
+    if not kept:
+        raise CLIError("--exclude leaves no column to use.")
+    return kept
+
+
+class _Types:
+    """What the used columns hold: numbers, text levels (nominal), ordered levels.
+
+    Attributes
+    ----------
+    text : ndarray of bool
+        Nominal columns (their cells are the levels, as read).
+    ordinal : dict
+        Position of an ordinal column -> its levels (cell texts) in order.
+    integer : ndarray of bool
+        Numeric columns whose observed cells are all integers (imputed as
+        integers).
+    """
+
+    def __init__(self, text, ordinal, integer):
+        self.text, self.ordinal, self.integer = text, ordinal, integer
+
+    def subset(self, keep):
+        position = np.cumsum(keep) - 1
+        return _Types(
+            self.text[keep],
+            {int(position[j]): v for j, v in self.ordinal.items() if keep[j]},
+            self.integer[keep],
+        )
+
+    def params(self):
+        """The estimators' column-type parameters for these columns."""
+        if not self.text.any() and not self.ordinal:
+            return {}
+        return {
+            "categorical_features": np.flatnonzero(self.text).tolist() or None,
+            "ordinal_features": self.ordinal or None,
+        }
+
+
+def _parse_ordinal(specs, header, used, path):
+    """--ordinal NAME or NAME=L1,L2,... (repeatable) -> {column: levels or None}."""
+    out = {}
+    for spec in specs or ():
+        name, _, levels = spec.partition("=")
+        name = name.strip()
+        if name not in header:
+            raise CLIError(
+                f"Column {name!r} (--ordinal) is not in {path!r}; its columns are: "
+                f"{', '.join(header)}."
+            )
+        if header.index(name) not in used:
+            raise CLIError(f"Column {name!r} (--ordinal) is not a used column.")
+        out[header.index(name)] = (
+            [v.strip() for v in levels.split(",")] if levels else None
+        )
+    return out
+
+
+_INTEGER = re.compile(r"[+-]?\d+\Z")
+
+
+def to_table(header, rows, used, na_values, ordinal=None, path=""):
+    """The used columns, typed: numbers as floats, text and ordinal cells as text.
+
+    A column whose cells (missing markers aside) all read as numbers is
+    continuous; any other is nominal, its distinct cells its levels. An
+    ``--ordinal`` column's levels are its distinct cells in the order given
+    (``NAME=L1,L2,...``) or, for a numeric column, in numeric order.
 
     Returns
     -------
     X : ndarray of shape (n_rows, len(used))
+        float64 (NaN for missing) when every column is continuous; otherwise
+        an object array with floats, cell texts and None for missing.
+    types : _Types
     """
     markers = set(na_values)
-    X = np.empty((len(rows), len(used)))
+    order = _parse_ordinal(ordinal, header, used, path)
+    n = len(used)
+    columns, text, integer, levels_of = [], np.zeros(n, bool), np.zeros(n, bool), {}
     for j, col in enumerate(used):
         cells = [row[col].strip() for row in rows]
-        for i, cell in enumerate(cells):
-            if cell in markers:
-                X[i, j] = np.nan
-                continue
-            try:
-                X[i, j] = float(cell)
-            except ValueError:
+        present = [c for c in cells if c not in markers]
+        numbers = _as_numbers(present)
+        if col in order:
+            levels = order[col]
+            if levels is None:
+                if numbers is None:
+                    raise CLIError(
+                        f"Column {header[col]!r} (--ordinal) holds text, whose order "
+                        f"is not known; give it: --ordinal "
+                        f"'{header[col]}=LEVEL1,LEVEL2,...'."
+                    )
+                levels = sorted(set(present), key=float)
+            absent = sorted(set(present) - set(levels))
+            if absent:
                 raise CLIError(
-                    f"Column {header[col]!r} is not numeric: line {i + 2} holds "
-                    f"{cell!r}. Choose the numeric columns with --columns (the others "
-                    "pass through), or declare the marker with --na-values."
-                ) from None
-    if np.isinf(X).any():
-        i, j = np.argwhere(np.isinf(X))[0]
+                    f"Column {header[col]!r} (--ordinal) holds {absent[:5]}, not "
+                    f"among its levels {levels}."
+                )
+            levels_of[j] = levels
+            columns.append([None if c in markers else c for c in cells])
+        elif numbers is None:
+            _refuse_numbers_and_text(header[col], cells, markers)
+            text[j] = True
+            columns.append([None if c in markers else c for c in cells])
+        else:
+            values = iter(numbers)
+            columns.append([np.nan if c in markers else next(values) for c in cells])
+            integer[j] = bool(present) and all(_INTEGER.match(c) for c in present)
+    if not text.any() and not levels_of:
+        X = np.array(columns, dtype=np.float64).T.reshape(len(rows), n)
+        if np.isinf(X).any():
+            i, j = np.argwhere(np.isinf(X))[0]
+            raise CLIError(
+                f"Column {header[used[j]]!r} holds an infinite value on line "
+                f"{i + 2}; only finite numbers and missing-value markers are accepted."
+            )
+    else:
+        X = np.empty((len(rows), n), dtype=object)
+        for j, values in enumerate(columns):
+            X[:, j] = values
+    return X, _Types(text, levels_of, integer)
+
+
+def _refuse_numbers_and_text(name, cells, markers):
+    """A column of numbers but for some cells is most likely an undeclared marker."""
+    present = [(i, c) for i, c in enumerate(cells) if c not in markers]
+    bad = [(i, c) for i, c in present if _as_numbers([c]) is None]
+    if 2 * len(bad) <= len(present):
+        i, cell = bad[0]
         raise CLIError(
-            f"Column {header[used[j]]!r} holds an infinite value on line {i + 2}; "
-            "only finite numbers and missing-value markers are accepted."
+            f"Column {name!r} holds numbers and text: line {i + 2} holds {cell!r}. "
+            "Declare missing-value markers with --na-values, or leave the column "
+            "out with --exclude."
         )
-    return X
 
 
-def _fill_rows(rows, used, X, X_filled):
+def _as_numbers(cells):
+    """The cells as floats, or None if one of them is not a finite-or-inf number."""
+    try:
+        return [float(c) for c in cells]
+    except ValueError:
+        return None
+
+
+def _missing(X):
+    if X.dtype != object:
+        return np.isnan(X)
+    return np.vectorize(
+        lambda v: v is None or (isinstance(v, float) and v != v), otypes=[bool]
+    )(X)
+
+
+def _fill_rows(rows, used, X, X_filled, integer):
     """Copy ``rows`` with the missing used cells replaced by their imputations."""
     out = [list(row) for row in rows]
-    for i, j in np.argwhere(np.isnan(X)):
-        out[i][used[j]] = repr(float(X_filled[i, j]))
+    for i, j in np.argwhere(_missing(X)):
+        value = X_filled[i, j]
+        if isinstance(value, str):
+            text = value
+        elif integer[j]:
+            text = str(int(np.rint(float(value))))
+        else:
+            text = repr(float(value))
+        out[i][used[j]] = text
     return out
 
 

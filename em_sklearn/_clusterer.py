@@ -7,13 +7,14 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transfor
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _dask, _out_of_core
 from ._base import _GaussianEM
+from ._online import partial_fit_model
 from ._parallel import close
 from ._validation import (
     _fit_context,
     check_no_empty_columns,
     check_sample_weight,
-    check_X,
 )
 
 
@@ -29,8 +30,13 @@ class EMClusterer(
 
     Parameters
     ----------
-    n_components : int, default=1
-        The number of mixture components.
+    n_components : int or 'auto', default=1
+        The number of mixture components. 'auto' fits 1, 2, ... up to 10
+        components (no more than the rows) and keeps the fit of lowest BIC
+        (``-2 log L + n_parameters log n``, with ``log L`` the fitted
+        observed-data log-likelihood), stopping once two more components
+        have not lowered it; the choice is ``n_components_`` and the BIC of
+        each fit tried ``bic_scores_``.
 
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
         The type of covariance parameters to use:
@@ -128,6 +134,64 @@ default='kmeans'
         process. Worker processes are started by ``fork`` (threads where it
         is not available) and inherit their rows without a copy.
 
+    learning_decay : float, default=0.6
+        The exponent ``alpha`` in (0.5, 1] of the step sizes of
+        :meth:`partial_fit` (online EM, Cappé & Moulines 2009): step ``t``
+        moves the running statistics a fraction ``t ** -alpha`` of the way to
+        the batch's. Larger values forget the early batches more slowly.
+        Not used by :meth:`fit`.
+
+    categorical_features : 'from_dtype', array-like of str, int or bool, or None, \
+default='from_dtype'
+        The nominal columns (levels without order), as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
+
+        - 'from_dtype': pandas ``category`` columns (unordered), polars
+          ``Categorical``/``Enum``, string and object columns holding text,
+          and boolean columns (binary). Numeric columns are continuous.
+        - names, indices or a boolean mask: exactly these columns are nominal
+          (a numeric column listed has its distinct values as levels).
+        - None: no nominal column (text columns are refused).
+
+        Each nominal column has, in each component, a probability for each
+        of its levels; the columns are independent given the component, so
+        they depend on the rest of the row only through it (use
+        ``n_components > 1``, or 'auto'). A column with two levels is binary.
+
+    ordinal_features : 'from_dtype', array-like, dict or None, \
+default='from_dtype'
+        The ordinal columns (ordered levels): 'from_dtype' takes pandas
+        ordered categoricals; names, indices or a mask list columns whose
+        sorted distinct values are their levels (e.g. a 1-5 rating); a dict
+        ``{column: [levels in order]}`` gives the order of text levels.
+        With ``marginal='gaussian'`` they are modelled like nominal columns
+        (the order is kept on output only); with ``marginal='copula'``
+        through a latent Gaussian.
+
+    marginal : {'auto', 'gaussian', 'copula'}, default='auto'
+        The model of the continuous, ordinal and binary columns (nominal
+        columns are categorical in either):
+
+        - 'gaussian': continuous columns are jointly Gaussian in each
+          component; ordinal and binary columns are categorical.
+        - 'copula': a mixture of Gaussian copulas. Continuous columns are
+          mapped to normal scores through their empirical CDF, ordinal and
+          binary columns are latent Gaussians cut at thresholds, and the
+          mixture is fitted to that latent vector; imputations are mapped back
+          through the observed quantiles, so they are values seen in the
+          data (skewed and integer columns keep their shape). Likelihoods
+          (``score_samples``, ``lower_bound_``, BIC) are then those of the
+          latent model.
+        - 'auto': 'gaussian' when every column is continuous, 'copula' when
+          a column is nominal, ordinal or binary (see the user guide for the
+          measurements behind this choice).
+
+    handle_unknown : {'error', 'missing'}, default='error'
+        A level of a nominal or ordinal column not seen in ``fit``: 'error'
+        raises a ValueError naming the column and the values; 'missing'
+        treats it as a missing entry (with a warning), which the imputer
+        then fills.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -180,6 +244,15 @@ default='kmeans'
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``. Defined only when `X`
         has feature names that are all strings.
+
+    n_steps_ : int
+        Number of online-EM steps taken by :meth:`partial_fit` since the
+        stream started (its first call, or the first call after :meth:`fit`).
+        Defined only after :meth:`partial_fit`.
+
+    n_samples_seen_ : int
+        Number of rows passed to :meth:`partial_fit` since the stream started.
+        Defined only after :meth:`partial_fit`.
 
     See Also
     --------
@@ -244,6 +317,8 @@ default='kmeans'
         self : EMClusterer
             The fitted estimator.
         """
+        if _out_of_core.is_out_of_core(X, self._block_rows):
+            return _out_of_core.fit(self, X, sample_weight)  # (no labels_)
         self.fit_predict(X, y, sample_weight=sample_weight)
         return self
 
@@ -265,10 +340,18 @@ default='kmeans'
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.fit_predict(self, X, sample_weight)
+        if _out_of_core.is_out_of_core(X, self._block_rows):
+            _out_of_core.fit(self, X, sample_weight)
+            self.labels_ = _out_of_core.infer(self, "predict", X)
+            return self.labels_
         with self._unchanged_on_failure():
-            X = check_X(self, X, reset=True)
+            X = self._check_X(X, reset=True)
             sample_weight = check_sample_weight(sample_weight, X)
             check_no_empty_columns(self, X)
+            self._set_layout(np.ones(X.shape[1], dtype=bool), X, sample_weight)
+            X = self._model_input(X)
             data = self._fit_model(X, sample_weight)
             # A final E-step so that fit_predict(X) equals fit(X).predict(X), on the
             # rows prepared for the fit when they are all of X (the same arrays
@@ -281,6 +364,50 @@ default='kmeans'
             finally:
                 close(data)
         return self.labels_
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the mixture with one batch of rows by online EM.
+
+        One step of online EM (Cappé & Moulines 2009) per call: the batch's
+        expected sufficient statistics at the current parameters, per row,
+        move the running statistics by ``t ** -learning_decay`` of the way
+        (step ``t``), and the fitted attributes are the M-step of those
+        statistics averaged over the steps with weights proportional to
+        ``t`` (Polyak-Ruppert averaging). The first call fits its batch as
+        :meth:`fit` does (``converged_``, ``n_iter_`` and ``lower_bounds_``
+        describe that fit; ``labels_`` is not set) and starts the running
+        statistics there; the first call after :meth:`fit` starts from the
+        fitted parameters. Later calls leave those attributes as they were.
+        Batches are weighted alike whatever their size. ``lower_bound_`` is
+        the batch's mean observed-data log-likelihood at the parameters
+        before the step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A batch of rows, with NaN for missing entries. The first batch
+            needs at least ``n_components`` rows with an observed value, and
+            every column observed.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights within the batch (see :meth:`fit`).
+
+        Returns
+        -------
+        self : EMClusterer
+            The updated estimator.
+        """
+        with self._unchanged_on_failure():
+            start = not hasattr(self, "_model_params")
+            X = self._check_X(X, reset=start)
+            sample_weight = check_sample_weight(sample_weight, X)
+            if start:
+                check_no_empty_columns(self, X)
+                self._set_layout(np.ones(X.shape[1], dtype=bool))
+            partial_fit_model(self, self._model_input(X), sample_weight)
+        return self
 
     def predict(self, X):
         """Predict the component of highest responsibility for each sample.
@@ -310,9 +437,14 @@ default='kmeans'
         resp : ndarray of shape (n_samples, n_components)
             Posterior probability of each component given the observed entries.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.predict_proba(self, X)
+        if _out_of_core.is_out_of_core(X, self._block_rows):
+            check_is_fitted(self)
+            return _out_of_core.infer(self, "predict_proba", X)
         check_is_fitted(self)
-        X = check_X(self, X, reset=False)
-        return np.exp(self._log_resp(X)[1])
+        X = self._check_X(X, reset=False)
+        return np.exp(self._log_resp(self._model_input(X))[1])
 
     def transform(self, X):
         """Transform ``X`` into its responsibilities (same as :meth:`predict_proba`).
@@ -334,7 +466,7 @@ default='kmeans'
 
     @property
     def _n_features_out(self):
-        return self.n_components
+        return self.n_components_
 
     def bic(self, X):
         """Bayesian information criterion of the observed data ``X``.
@@ -388,7 +520,9 @@ default='kmeans'
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            Randomly generated samples, grouped by component.
+            Randomly generated samples, grouped by component: floats, or an
+            object array holding the levels of nominal, ordinal and binary
+            columns when the fit had such columns.
         y : ndarray of shape (n_samples,)
             Component labels.
         """
@@ -398,6 +532,7 @@ default='kmeans'
                 f"Invalid value for 'n_samples': {n_samples}. The sampling requires "
                 "at least one sample."
             )
-        return self._model().sample(
+        X, y = self._model().sample(
             self._fitted_params(), n_samples, check_random_state(self.random_state)
         )
+        return self._model_output(X), y

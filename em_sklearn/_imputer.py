@@ -8,14 +8,15 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _dask, _out_of_core
 from ._base import _GaussianEM
+from ._online import partial_fit_model
 from ._parallel import close
 from ._standardize import Standardization
 from ._validation import (
     _check_feature_names_in,
     _fit_context,
     check_sample_weight,
-    check_X,
 )
 
 
@@ -31,8 +32,13 @@ class EMImputer(TransformerMixin, _GaussianEM):
 
     Parameters
     ----------
-    n_components : int, default=1
-        The number of mixture components.
+    n_components : int or 'auto', default=1
+        The number of mixture components. 'auto' fits 1, 2, ... up to 10
+        components (no more than the rows) and keeps the fit of lowest BIC
+        (``-2 log L + n_parameters log n``, with ``log L`` the fitted
+        observed-data log-likelihood), stopping once two more components
+        have not lowered it; the choice is ``n_components_`` and the BIC of
+        each fit tried ``bic_scores_``.
 
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
         The type of covariance parameters to use:
@@ -130,6 +136,64 @@ default='kmeans'
         process. Worker processes are started by ``fork`` (threads where it
         is not available) and inherit their rows without a copy.
 
+    learning_decay : float, default=0.6
+        The exponent ``alpha`` in (0.5, 1] of the step sizes of
+        :meth:`partial_fit` (online EM, Cappé & Moulines 2009): step ``t``
+        moves the running statistics a fraction ``t ** -alpha`` of the way to
+        the batch's. Larger values forget the early batches more slowly.
+        Not used by :meth:`fit`.
+
+    categorical_features : 'from_dtype', array-like of str, int or bool, or None, \
+default='from_dtype'
+        The nominal columns (levels without order), as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
+
+        - 'from_dtype': pandas ``category`` columns (unordered), polars
+          ``Categorical``/``Enum``, string and object columns holding text,
+          and boolean columns (binary). Numeric columns are continuous.
+        - names, indices or a boolean mask: exactly these columns are nominal
+          (a numeric column listed has its distinct values as levels).
+        - None: no nominal column (text columns are refused).
+
+        Each nominal column has, in each component, a probability for each
+        of its levels; the columns are independent given the component, so
+        they depend on the rest of the row only through it (use
+        ``n_components > 1``, or 'auto'). A column with two levels is binary.
+
+    ordinal_features : 'from_dtype', array-like, dict or None, \
+default='from_dtype'
+        The ordinal columns (ordered levels): 'from_dtype' takes pandas
+        ordered categoricals; names, indices or a mask list columns whose
+        sorted distinct values are their levels (e.g. a 1-5 rating); a dict
+        ``{column: [levels in order]}`` gives the order of text levels.
+        With ``marginal='gaussian'`` they are modelled like nominal columns
+        (the order is kept on output only); with ``marginal='copula'``
+        through a latent Gaussian.
+
+    marginal : {'auto', 'gaussian', 'copula'}, default='auto'
+        The model of the continuous, ordinal and binary columns (nominal
+        columns are categorical in either):
+
+        - 'gaussian': continuous columns are jointly Gaussian in each
+          component; ordinal and binary columns are categorical.
+        - 'copula': a mixture of Gaussian copulas. Continuous columns are
+          mapped to normal scores through their empirical CDF, ordinal and
+          binary columns are latent Gaussians cut at thresholds, and the
+          mixture is fitted to that latent vector; imputations are mapped back
+          through the observed quantiles, so they are values seen in the
+          data (skewed and integer columns keep their shape). Likelihoods
+          (``score_samples``, ``lower_bound_``, BIC) are then those of the
+          latent model.
+        - 'auto': 'gaussian' when every column is continuous, 'copula' when
+          a column is nominal, ordinal or binary (see the user guide for the
+          measurements behind this choice).
+
+    handle_unknown : {'error', 'missing'}, default='error'
+        A level of a nominal or ordinal column not seen in ``fit``: 'error'
+        raises a ValueError naming the column and the values; 'missing'
+        treats it as a missing entry (with a warning), which the imputer
+        then fills.
+
     add_indicator : bool, default=False
         If True, a :class:`~sklearn.impute.MissingIndicator` is stacked onto the
         output: one column per feature that had missing values during fit.
@@ -200,6 +264,15 @@ default='kmeans'
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``. Defined only when `X`
         has feature names that are all strings.
+
+    n_steps_ : int
+        Number of online-EM steps taken by :meth:`partial_fit` since the
+        stream started (its first call, or the first call after :meth:`fit`).
+        Defined only after :meth:`partial_fit`.
+
+    n_samples_seen_ : int
+        Number of rows passed to :meth:`partial_fit` since the stream started.
+        Defined only after :meth:`partial_fit`.
 
     See Also
     --------
@@ -280,6 +353,11 @@ default='kmeans'
         accelerate=None,
         prior=None,
         n_jobs=None,
+        learning_decay=0.6,
+        categorical_features="from_dtype",
+        ordinal_features="from_dtype",
+        marginal="auto",
+        handle_unknown="error",
         add_indicator=False,
         keep_empty_features=False,
         sample_posterior=False,
@@ -302,6 +380,11 @@ default='kmeans'
             accelerate=accelerate,
             prior=prior,
             n_jobs=n_jobs,
+            learning_decay=learning_decay,
+            categorical_features=categorical_features,
+            ordinal_features=ordinal_features,
+            marginal=marginal,
+            handle_unknown=handle_unknown,
         )
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
@@ -328,6 +411,10 @@ default='kmeans'
         self : EMImputer
             The fitted imputer.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.fit(self, X, sample_weight)
+        if _out_of_core.is_out_of_core(X, self._block_rows):
+            return _out_of_core.fit(self, X, sample_weight)
         self._fit(X, sample_weight)
         return self
 
@@ -354,9 +441,15 @@ default='kmeans'
         X_imputed : ndarray of shape (n_samples, n_features_out)
             As returned by :meth:`transform`.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.fit_transform(self, X, sample_weight)
+        if _out_of_core.is_out_of_core(X, self._block_rows):
+            _out_of_core.fit(self, X, sample_weight)
+            return _out_of_core.infer(self, "transform", X)
+        X_in = X
         X, data = self._fit(X, sample_weight)
         try:
-            return self._transform(X, data)
+            return self._decode(self._transform(X, data), X_in)
         finally:
             close(data)
 
@@ -373,7 +466,7 @@ default='kmeans'
             weight 0, were left out of the fit).
         """
         with self._unchanged_on_failure():
-            X = check_X(self, X, reset=True)
+            X = self._check_X(X, reset=True)
             sample_weight = check_sample_weight(sample_weight, X)
             missing_mask = np.isnan(X)
             self._empty_features = missing_mask.all(axis=0)
@@ -386,11 +479,73 @@ default='kmeans'
                     UserWarning,
                     stacklevel=2,
                 )
+            self._set_layout(~self._empty_features, X, sample_weight)
             data = self._fit_model(self._model_input(X), sample_weight)
             self.indicator_ = None
             if self.add_indicator:
                 self.indicator_ = MissingIndicator(error_on_new=False).fit(X)
         return X, data if data.n_samples == X.shape[0] else None
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the mixture with one batch of rows by online EM.
+
+        One step of online EM (Cappé & Moulines 2009) per call: the batch's
+        expected sufficient statistics at the current parameters, per row,
+        move the running statistics by ``t ** -learning_decay`` of the way
+        (step ``t``), and the fitted attributes are the M-step of those
+        statistics averaged over the steps with weights proportional to
+        ``t`` (Polyak-Ruppert averaging). The first call fits its batch as
+        :meth:`fit` does (``converged_``, ``n_iter_`` and ``lower_bounds_``
+        describe that fit) and starts the running statistics there; the
+        first call after :meth:`fit` starts from the fitted parameters.
+        Later calls leave those attributes as they were. Batches are
+        weighted alike whatever their size. ``lower_bound_`` is the batch's
+        mean observed-data log-likelihood at the parameters before the step.
+
+        The first batch (or the data of a :meth:`fit` before it) fixes what
+        ``fit`` takes from the whole data: the standardisation of the columns
+        (their observed means and standard deviations in that batch), the
+        features dropped as empty (no observed value in that batch; kept,
+        filled with 0, with ``keep_empty_features=True``), the indicator's
+        features and a ``prior='default'``'s hyperparameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A batch of rows, with NaN for missing entries. The first batch
+            needs at least ``n_components`` rows with an observed value.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights within the batch (see :meth:`fit`).
+
+        Returns
+        -------
+        self : EMImputer
+            The updated imputer.
+        """
+        with self._unchanged_on_failure():
+            start = not hasattr(self, "_model_params")
+            X = self._check_X(X, reset=start)
+            sample_weight = check_sample_weight(sample_weight, X)
+            if start:
+                self._empty_features = np.isnan(X).all(axis=0)
+                if self._empty_features.any() and not self.keep_empty_features:
+                    names = self._feature_names()[self._empty_features].tolist()
+                    warnings.warn(
+                        f"Skipping features without any observed values in the "
+                        f"first batch: {names}. Pass keep_empty_features=True to "
+                        "keep them (filled with 0).",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+                self._set_layout(~self._empty_features)
+                self.indicator_ = None
+                if self.add_indicator:
+                    self.indicator_ = MissingIndicator(error_on_new=False).fit(X)
+            partial_fit_model(self, self._model_input(X), sample_weight)
+        return self
 
     def transform(self, X):
         """Fill each missing entry with its conditional expectation (or a draw).
@@ -410,8 +565,13 @@ default='kmeans'
             ``keep_empty_features``, followed by the indicator columns if
             ``add_indicator``. Same float dtype as ``X``.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.transform(self, X)
+        if _out_of_core.is_out_of_core(X, self._block_rows):
+            check_is_fitted(self)
+            return _out_of_core.infer(self, "transform", X)
         check_is_fitted(self)
-        return self._transform(check_X(self, X, reset=False))
+        return self._decode(self._transform(self._check_X(X, reset=False)), X)
 
     def _transform(self, X, data=None):
         """Impute validated ``X``; ``data``, if given, is its prepared model input."""
@@ -433,10 +593,17 @@ default='kmeans'
                 )
                 X_hat = np.clip(X_hat, -big, big)
         # Observed entries are copied back from the input: bit for bit unchanged.
-        X_filled = np.where(missing, X_hat.astype(X.dtype, copy=False), X_model)
+        X_filled = self._from_model_order(
+            np.where(missing, X_hat.astype(X.dtype, copy=False), X_model)
+        )
+        if self._marginals is not None:  # X_model holds normal scores
+            X_filled = np.where(
+                self._from_model_order(missing), X_filled, X[:, self._model_features()]
+            )
         if self.keep_empty_features and self._empty_features.any():
-            # Empty-at-fit columns: 0 where missing, observed values kept.
-            out = np.where(np.isnan(X), 0, X)
+            # Empty-at-fit columns: 0 where missing (numbers; a categorical
+            # column stays missing), observed values kept.
+            out = np.where(np.isnan(X) & self._fill_empty_with_zero(), 0, X)
             out[:, ~self._empty_features] = X_filled
             X_filled = out
         if self.indicator_ is not None:
@@ -470,17 +637,37 @@ default='kmeans'
         indicator = self.indicator_.get_feature_names_out(input_features)
         return np.concatenate([names, indicator])
 
-    def _model_input(self, X):
-        # One memory layout whatever X's, so that the rounding of the column
-        # sums, hence the results, do not depend on it; no copy when no feature
-        # was dropped and X is C-contiguous (fit and transform only read it).
-        if self._empty_features.any():
-            X = X[:, ~self._empty_features]
-        return np.ascontiguousarray(X)
+    def _fill_empty_with_zero(self):
+        types = self._column_types
+        if types is None:
+            return True
+        return types.kinds == "continuous"
+
+    def _decode(self, X_out, X):
+        """The imputed matrix as ``X``'s kind of table with its dtypes (typed input)."""
+        types = self._column_types
+        if types is None:
+            return X_out
+        keep = np.ones(self.n_features_in_, dtype=bool)
+        if not self.keep_empty_features:
+            keep = ~self._empty_features
+        n_kept = int(keep.sum())
+        out = types.decode(X_out[:, :n_kept], X, keep)
+        if self.indicator_ is None:
+            return out
+        names = self.get_feature_names_out()[n_kept:]
+        return types.append_indicator(out, X_out[:, n_kept:] > 0, names)
 
     def _standardization_of(self, data):
-        # The mixture is fitted to standardised columns (see Notes).
-        return Standardization.estimate(data, self.covariance_type)
+        # The mixture is fitted to standardised columns (see Notes): the
+        # continuous ones (level codes and normal scores are not rescaled).
+        layout = self._layout
+        if layout is None:
+            return Standardization.estimate(data, self.covariance_type)
+        if layout.copula or not layout.n_gaussian:
+            return None
+        part = 0 if layout.n_levels else None
+        return Standardization.estimate(data, self.covariance_type, part=part)
 
     def _model_features(self):
         return ~self._empty_features

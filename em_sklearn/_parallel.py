@@ -61,7 +61,9 @@ def prepare_blocks(prepare, X, sample_weight, n_jobs, block_rows=BLOCK_ROWS):
         when ``n_jobs > 1``. Close it (``data.close()``, or ``with``) when done.
     """
     data = prepare(X, sample_weight)
-    if data.n_samples < 2 * block_rows or not isinstance(data, MissingData):
+    # Only plain prepared rows are split (a family's own data, e.g. with
+    # interval bounds or several parts, stays one block for now).
+    if data.n_samples < 2 * block_rows or type(data) is not MissingData:
         return data
     blocks, row_index = split_blocks(data, block_rows)
     if n_jobs == 1:

@@ -10,6 +10,7 @@ columns. The mixture layer and the loop do not know it is a product.
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -284,3 +285,53 @@ class ProductFamily:
         return tuple(
             family.params_from_attributes(estimator) for family in self.families
         )
+
+
+def part_of(data, index):
+    """The rows of one family of a product, as prepared data of their own.
+
+    ``data`` is a :class:`ProductData` or any container of them (blocks,
+    worker blocks); the view maps every block to its ``parts[index]``, so
+    what runs on it (standardisation in place, a one-family fit for a default
+    prior) runs where the blocks are.
+    """
+    if isinstance(data, ProductData):
+        return data.parts[index]
+    return _PartView(data, index)
+
+
+@dataclass(frozen=True)
+class _PartView(_Blocks):
+    data: object
+    index: int
+
+    def map_blocks(self, fn, per_block=None):
+        return self.data.map_blocks(partial(_on_part, self.index, fn), per_block)
+
+    @property
+    def n_blocks(self):
+        return self.data.n_blocks
+
+    @property
+    def row_index(self):
+        return self.data.row_index
+
+    @property
+    def n_samples(self):
+        return self.data.n_samples
+
+    @property
+    def n_features(self):
+        return self.map_blocks(_n_features)[0]
+
+    @property
+    def total_weight(self):
+        return self.data.total_weight
+
+
+def _on_part(index, fn, block, *item):
+    return fn(block.parts[index], *item)
+
+
+def _n_features(block):
+    return block.n_features

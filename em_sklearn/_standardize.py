@@ -13,6 +13,7 @@ from functools import partial
 import numpy as np
 
 from ._gaussian import scale_covariance
+from ._product import part_of
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,20 @@ class Standardization:
         is the root mean of the usable column variances (a spherical model in
         original units stays spherical).
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    part : int or None, default=None
+        None: the model is Gaussian on every column. An int: the model is a
+        product (``_product``) whose family ``part`` is the Gaussian, on the
+        first ``len(center)`` columns of the model's input; the other
+        families' columns (level codes) are left as they are.
     """
 
     center: np.ndarray
     scale: np.ndarray
     covariance_type: str
+    part: int | None = None
 
     @classmethod
-    def estimate(cls, data, covariance_type):
+    def estimate(cls, data, covariance_type, part=None):
         """Estimate each column's center and scale from its observed entries.
 
         Parameters
@@ -44,7 +51,11 @@ class Standardization:
         data : MissingData or BlockedData
             In original units; weighted if it carries weights.
         covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        part : int or None, default=None
+            The Gaussian family's index in a product model (see above).
         """
+        if part is not None:
+            data = part_of(data, part)
         center, var = data.column_moments()
         scale = np.sqrt(var)
         # A constant column's spread is rounding noise: keep it in its own units.
@@ -52,26 +63,37 @@ class Standardization:
         usable = np.isfinite(scale) & (scale > rounding) & (scale > 0)
         if covariance_type == "spherical":
             common = np.sqrt(var[usable].mean()) if usable.any() else 1.0
-            return cls(center, np.full_like(scale, common), covariance_type)
-        return cls(center, np.where(usable, scale, 1.0), covariance_type)
+            return cls(center, np.full_like(scale, common), covariance_type, part)
+        return cls(center, np.where(usable, scale, 1.0), covariance_type, part)
 
     # -- data -----------------------------------------------------------------
 
     def standardize_data(self, data):
-        """Standardise prepared data in place (missing entries stay 0); return it."""
-        data.map_blocks(partial(_standardize_block, self.center, self.scale))
+        """Standardise prepared data in place (missing entries stay 0); return it.
+
+        Rows read anew at each pass (``_out_of_core.RowBlocks``) cannot be
+        changed in place: a standardising view of them is returned instead.
+        """
+        if hasattr(data, "standardized"):
+            return data.standardized(self)
+        self._gaussian_part(data).map_blocks(
+            partial(_standardize_block, self.center, self.scale)
+        )
         return data
 
     def standardize(self, X):
         """Return ``(X - center) / scale`` as a new float64 array (NaN stays NaN)."""
-        X_std = X.astype(np.float64, copy=False) - self.center
-        X_std /= self.scale
+        g = len(self.center)
+        X_std = X.astype(np.float64)  # a copy
+        X_std[:, :g] -= self.center
+        X_std[:, :g] /= self.scale
         return X_std
 
     def unstandardize(self, Z):
         """Map standardised values back to original units, in place; return them."""
-        Z *= self.scale
-        Z += self.center
+        g = len(self.center)
+        Z[:, :g] *= self.scale
+        Z[:, :g] += self.center
         return Z
 
     def log_density_offset(self, observed):
@@ -86,7 +108,7 @@ class Standardization:
         offset : ndarray of shape (n_samples,)
             ``-sum_{j observed} log scale_j``.
         """
-        return -(observed @ np.log(self.scale))
+        return -(observed[:, : len(self.scale)] @ np.log(self.scale))
 
     def objective_offset(self, data, n_components, with_prior):
         """Mean objective per row in standardised units minus in original units.
@@ -99,7 +121,8 @@ class Standardization:
         total = data.total_weight
         if not total:
             return 0.0
-        offset = float(data.observed_counts() @ np.log(self.scale)) / total
+        counts = self._gaussian_part(data).observed_counts()
+        offset = float(counts @ np.log(self.scale)) / total
         if with_prior:
             offset -= self.log_jacobian(n_components) / total
         return offset
@@ -146,16 +169,27 @@ class Standardization:
 
     def params_to_original(self, params):
         """Map mixture parameters of ``z`` to those of ``x`` (weights unchanged)."""
-        return replace(
-            params, components=params.components.affine(self.center, self.scale)
-        )
+        return self._affine(params, inverse=False)
 
     def params_to_model(self, params):
         """Map mixture parameters of ``x`` to those of ``z``."""
-        return replace(
-            params,
-            components=params.components.affine(self.center, self.scale, inverse=True),
+        return self._affine(params, inverse=True)
+
+    def _affine(self, params, inverse):
+        components = params.components
+        if self.part is None:
+            return replace(
+                params,
+                components=components.affine(self.center, self.scale, inverse=inverse),
+            )
+        parts = list(components)
+        parts[self.part] = parts[self.part].affine(
+            self.center, self.scale, inverse=inverse
         )
+        return replace(params, components=tuple(parts))
+
+    def _gaussian_part(self, data):
+        return data if self.part is None else part_of(data, self.part)
 
     def prior_to_original(self, values):
         """Express prior hyperparameters of ``z``'s parameters in ``x``'s units.

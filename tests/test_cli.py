@@ -202,7 +202,7 @@ def test_custom_na_values_and_stdout(tmp_path):
     # A marker not declared is an error: the default markers do not include '?'.
     default = _cli("impute", "t.csv", cwd=tmp_path)
     assert default.returncode == 2
-    assert "Column 'a' is not numeric: line 3 holds '?'" in default.stderr
+    assert "Column 'a' holds numbers and text: line 3 holds '?'" in default.stderr
 
 
 def test_all_missing_column_is_left_alone(tmp_path):
@@ -228,10 +228,11 @@ def test_all_missing_column_is_left_alone(tmp_path):
     [
         ({}, ("impute", "missing.csv"), "No such file: 'missing.csv'."),
         (
-            {"t.csv": "id,a\nx1,1\nx2,2\n"},
+            {"t.csv": "id,a\n1,1\nx2,2\n"},
             ("cluster", "t.csv"),
-            "Column 'id' is not numeric: line 2 holds 'x1'. Choose the numeric "
-            "columns with --columns",
+            "Column 'id' holds numbers and text: line 3 holds 'x2'. Declare "
+            "missing-value markers with --na-values, or leave the column out with "
+            "--exclude.",
         ),
         (
             {"t.csv": "a,b\n"},
@@ -461,7 +462,7 @@ def test_refuses_to_overwrite_the_input_through_std_streams(tmp_path):
         ("impute", "data.csv", "-o", "out.csv", "--no-such-option"),
         ("impute", "data.csv", "-o", "out.csv", "--columns", "a,zz"),
         ("impute", "data.csv", "-o", "out.csv", "--columns", ""),
-        ("impute", "data.csv", "-o", "out.csv"),  # 'id' is not numeric
+        ("impute", "data.csv", "-o", "out.csv", "--ordinal", "id"),  # text: no order
         ("cluster", "data.csv", "-o", "out.csv", "--columns", "a,b",
          "--n-components", "9"),
         ("impute", "data.csv", "-o", "data.csv", "--columns", "a,b"),
@@ -480,7 +481,7 @@ def test_refuses_to_overwrite_the_input_through_std_streams(tmp_path):
         "unknown-option",
         "unknown-column",
         "empty-columns",
-        "non-numeric",
+        "ordinal-text-without-order",
         "too-many-components",
         "overwrite-same-name",
         "overwrite-dot-slash",
@@ -653,6 +654,66 @@ def test_duplicate_headers_without_columns_are_all_imputed(tmp_path, columns):
     used = [0, 1, 2] if columns is None else [0]
     filled = np.array(rows[1:], dtype=object)
     expected = EMImputer(random_state=0).fit_transform(X[:, used])
+    expected[:, 0] = np.rint(expected[:, 0])  # 'a' holds integers: imputed as such
     assert_array_equal(filled[:, used].astype(float), expected)
     if columns is not None:  # the duplicates pass through, holes and all
         assert [r[1:] for r in rows[1:]] == [r[1:] for r in cells]
+
+
+def _penguins_csv(path, seed=0, n=60):
+    """A penguins-like CSV: text, integer and decimal columns with NA holes."""
+    rng = np.random.default_rng(seed)
+    species = rng.choice(["Adelie", "Gentoo", "Chinstrap"], n)
+    bill = np.where(species == "Adelie", 38.0, 48.0) + rng.normal(size=n)
+    rows = []
+    for i in range(n):
+        row = [
+            species[i],
+            rng.choice(["Biscoe", "Dream"]),
+            f"{bill[i]:.1f}",
+            str(int(3500 + 1000 * (species[i] == "Gentoo") + rng.integers(-200, 200))),
+            rng.choice(["male", "female"]),
+            str(rng.integers(1, 6)),
+        ]
+        rows.append([c if rng.random() > 0.1 else "NA" for c in row])
+    header = ["species", "island", "bill_length_mm", "body_mass_g", "sex", "rating"]
+    _write(path, header, rows)
+    return header, rows
+
+
+def test_impute_mixed_csv_without_flags(tmp_path):
+    """Text columns are nominal; holes get levels or numbers; observed cells as read."""
+    header, rows = _penguins_csv(tmp_path / "p.csv")
+    done = _cli("impute", "p.csv", "-o", "out.csv", "--n-components", "2",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out_header, out = _read(tmp_path / "out.csv")
+    assert out_header == header
+    for row, filled in zip(rows, out, strict=True):
+        for j, (cell, new) in enumerate(zip(row, filled, strict=True)):
+            if cell != "NA":
+                assert new == cell
+            elif j in (0, 1, 4):
+                assert new in {r[j] for r in rows if r[j] != "NA"}
+            elif j in (3, 5):
+                assert re.fullmatch(r"-?\d+", new), new  # integer columns
+            else:
+                assert math.isfinite(float(new))
+
+
+def test_ordinal_and_exclude_flags(tmp_path):
+    header, rows = _penguins_csv(tmp_path / "p.csv", seed=1)
+    done = _cli("impute", "p.csv", "--ordinal", "rating", "--exclude", "island",
+                "--n-components", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = list(csv.reader(done.stdout.splitlines()))[1:]
+    assert [r[1] for r in out] == [r[1] for r in rows]  # excluded: passed through
+    assert {r[5] for r in out} <= {"1", "2", "3", "4", "5"}
+    done = _cli("cluster", "p.csv", "--ordinal", "sex=female,male",
+                "--n-components", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = _cli("impute", "p.csv", "--ordinal", "sex=female", cwd=tmp_path)
+    _assert_one_error(
+        done,
+        "Column 'sex' (--ordinal) holds ['male'], not among its levels ['female'].",
+    )

@@ -104,7 +104,11 @@ def test_polars_input_nulls_are_missing(Estimator, global_random_seed, pl):
 
 
 def test_polars_integer_and_boolean_columns(pl):
-    """Polars Int64 (with null) and Boolean columns are accepted as numbers."""
+    """Polars Int64 (with null) and Boolean columns come back with their dtypes.
+
+    The integer column is continuous, imputed as a rounded number; the boolean
+    one is binary, imputed as a boolean.
+    """
     frame = pl.DataFrame(
         {
             "count": pl.Series([1, 2, None, 4, 5, 6], dtype=pl.Int64),
@@ -113,20 +117,23 @@ def test_polars_integer_and_boolean_columns(pl):
         }
     )
     out = EMImputer(random_state=0).fit_transform(frame)
-    assert out.dtype == np.float64
-    assert not np.isnan(out).any()
-    assert_array_equal(out[[0, 1, 3, 4, 5], 0], [1, 2, 4, 5, 6])
+    assert isinstance(out, pl.DataFrame)
+    assert out.schema == frame.schema
+    assert out.null_count().sum_horizontal().item() == 0
+    assert out["count"].to_list()[:2] == [1, 2]
+    assert out["count"].to_list()[3:] == [4, 5, 6]
+    assert out["flag"].to_list()[:3] == [True, False, True]
 
 
-def test_polars_non_numeric_column_names_it(pl):
-    """A polars string column raises a ValueError that names the column."""
+def test_polars_text_column_refused_without_categorical_features(pl):
+    """With categorical_features=None a polars text column is refused by name."""
     frame = pl.DataFrame({"alcohol": [1.0, None, 3.0], "region": ["a", "b", "c"]})
     msg = (
-        "EMImputer requires numeric columns; column 'region' has dtype String. "
-        "Encode or drop it before imputing"
+        "EMImputer: column 'region' holds categories but is not in "
+        "categorical_features"
     )
     with pytest.raises(ValueError, match=re.escape(msg)):
-        EMImputer().fit(frame)
+        EMImputer(categorical_features=None).fit(frame)
 
 
 @pytest.mark.parametrize(
@@ -151,8 +158,12 @@ def test_pandas_nullable_dtypes_and_pd_na(Estimator, global_random_seed):
     est = Estimator(random_state=0).set_output(transform="pandas").fit(nullable)
     out = est.transform(nullable)
     expected = Estimator(random_state=0).fit(X).transform(X)
+    if Estimator is EMImputer:
+        # The Int64 column's imputations are integers (rounded).
+        assert out["hue"].dtype == "Int64"
+        expected[:, 2] = np.rint(expected[:, 2])
     assert out.index.equals(frame.index)
-    assert_allclose(out.to_numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert_allclose(out.to_numpy(dtype=float), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_pandas_object_column_with_pd_na():
@@ -168,12 +179,12 @@ def test_pandas_object_column_with_pd_na():
     assert_array_equal(out[[0, 2, 3], 0], [1.0, 3.0, 4.0])
 
 
-def test_pandas_non_numeric_column_names_it():
-    """A pandas string column raises a ValueError that names the column."""
+def test_pandas_text_column_refused_without_categorical_features():
+    """With categorical_features=None a pandas text column is refused by name."""
     frame = pd.DataFrame({"alcohol": [1.0, np.nan, 3.0], "region": ["a", "b", "c"]})
-    msg = "EMClusterer requires numeric columns; column 'region' has dtype"
+    msg = "EMClusterer: column 'region' holds categories but is not in"
     with pytest.raises(ValueError, match=re.escape(msg)):
-        EMClusterer().fit(frame)
+        EMClusterer(categorical_features=None).fit(frame)
 
 
 def test_keep_empty_features_pandas_names():

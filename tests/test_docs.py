@@ -28,6 +28,7 @@ GALLERY_FIGURES = {
     "plot_06_convergence": 2,
     "plot_07_covariance_types": 1,
     "plot_08_missingness_mechanisms": 1,
+    "plot_09_mixed_types": 1,
 }
 FIGURE_RE = re.compile(r"sphx_glr_(plot_\w+?)_(\d{3})\.png")
 

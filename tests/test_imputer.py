@@ -411,31 +411,33 @@ def test_dataframe_missing_markers():
     assert_array_equal(imputer.feature_names_in_, frame.columns)
     assert imputer.n_features_in_ == 4
     out = imputer.transform(frame)
-    assert out.dtype == np.float64
+    # The Int64 column makes the output a frame with the input's dtypes.
+    assert out.dtypes.to_dict() == frame.dtypes.to_dict()
+    out = out.to_numpy(dtype=np.float64)
     assert np.isfinite(out).all()
     X_nan = np.where(missing, np.nan, X)
     assert_array_equal(out[~missing], X[~missing])
-    # The same as imputing the equivalent float array (fitted without names).
-    assert_array_equal(out, EMImputer(random_state=0).fit(X_nan).transform(X_nan))
+    # The same as imputing the equivalent float array (fitted without names),
+    # the Int64 column's imputations rounded to integers.
+    expected = EMImputer(random_state=0).fit(X_nan).transform(X_nan)
+    expected[:, 3] = np.rint(expected[:, 3])
+    assert_array_equal(out, expected)
 
 
-def test_string_column_error_names_column():
-    """A non-numeric DataFrame column raises a ValueError naming the column."""
+def test_string_column_refused_without_categorical_features():
+    """With categorical_features=None a text column raises naming the column."""
     frame = pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0], "city": ["x", "y", "z", "w"]})
-    msg = "EMImputer requires numeric columns; column 'city' has dtype"
+    msg = "EMImputer: column 'city' holds categories but is not in categorical_features"
     with pytest.raises(ValueError, match=re.escape(msg)):
-        EMImputer().fit(frame)
+        EMImputer(categorical_features=None).fit(frame)
 
 
-def test_string_values_in_array_error_names_column():
-    """A NumPy object array with strings raises a ValueError naming the column index."""
+def test_string_values_in_array_refused_without_categorical_features():
+    """A NumPy object array of text with categorical_features=None names the column."""
     X = np.array([[1.0, "a"], [2.0, "b"], [3.0, "c"]], dtype=object)
-    msg = (
-        "EMImputer requires numeric columns; column(s) at index 1 hold non-numeric "
-        "values"
-    )
+    msg = "EMImputer: column 1 holds categories but is not in categorical_features"
     with pytest.raises(ValueError, match=re.escape(msg)):
-        EMImputer().fit(X)
+        EMImputer(categorical_features=None).fit(X)
 
 
 @pytest.mark.parametrize("where", ["fit", "transform"])

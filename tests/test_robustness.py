@@ -372,23 +372,24 @@ def test_sparse_input_raises_type_error(Estimator, fmt):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS, ids=_ids)
-def test_non_numeric_columns_raise_naming_them(Estimator):
-    """String and categorical columns raise a ValueError naming them and pointing to
-    ColumnTransformer."""
+def test_categorical_columns_refused_when_none_allowed(Estimator):
+    """With categorical_features=None, text and category columns raise a
+    ValueError naming them and saying what to do."""
     name = Estimator.__name__
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "city": ["x", "y", "z"]})
-    msg = f"{name} requires numeric columns; column 'city' has dtype"
+    msg = (
+        f"{name}: column 'city' holds categories but is not in categorical_features. "
+        "Add it to categorical_features (or ordinal_features), or drop it."
+    )
     with pytest.raises(ValueError, match=re.escape(msg)):
-        Estimator().fit(frame)
+        Estimator(categorical_features=None).fit(frame)
     frame["city"] = frame["city"].astype("category")
-    with pytest.raises(
-        ValueError, match=re.escape("(for instance with a ColumnTransformer)")
-    ):
-        Estimator().fit(frame)
-    arr = np.array([[1.0, "x"], [2.0, "y"]], dtype=object)
-    msg = f"{name} requires numeric columns; column(s) at index 1 hold non-numeric"
     with pytest.raises(ValueError, match=re.escape(msg)):
-        Estimator().fit(arr)
+        Estimator(categorical_features=None).fit(frame)
+    arr = np.array([[1.0, "x"], [2.0, "y"]], dtype=object)
+    msg = f"{name}: column 1 holds categories but is not in categorical_features"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        Estimator(categorical_features=None).fit(arr)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS, ids=_ids)
