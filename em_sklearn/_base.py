@@ -579,67 +579,38 @@ class _GaussianEM(_BaseEM):
             ),
         )
 
-    def _gaussian_part(self, components):
-        """The Gaussian family's share of a model's (or parameters') parts, or None."""
+    def _latent_family(self, model):
+        """The model's Gaussian (or copula) family, or None (nominal columns only)."""
         layout = getattr(self, "_layout", None)
-        if layout is None:
-            return components
-        if not layout.n_gaussian:
-            return None
-        return components.families[0] if layout.n_levels and hasattr(
-            components, "families"
-        ) else (components[0] if layout.n_levels else components)
+        family = model.family
+        if layout is not None and layout.n_levels:
+            family = family.families[0] if layout.n_gaussian else None
+        return family
 
     def _prior_attribute(self, model):
-        family = self._gaussian_part(model.family)
-        if family is None or family.prior is None:
-            return None
-        return prior_attribute(MixtureModel(family, model.n_components,
-                                            weight_concentration=model.weight_concentration))
+        family = self._latent_family(model)
+        return prior_attribute(
+            None if family is None else family.prior, model.weight_concentration
+        )
 
     def _check_warm_start(self, n_features):
         previous = self._model_params
-        gaussian = self._gaussian_part(previous.components)
         layout = getattr(self, "_layout", None)
-        n_gaussian = n_features if layout is None else layout.n_gaussian
-        changes = [
-            (name, old, new)
-            for name, old, new in (
-                ("n_components", previous.n_components, self._n_components()),
-                (
-                    "covariance_type",
-                    getattr(gaussian, "covariance_type", self.covariance_type),
-                    self.covariance_type,
-                ),
-                (
-                    "number of continuous features",
-                    0 if gaussian is None else gaussian.n_features,
-                    n_gaussian,
-                ),
-                (
-                    "levels of the categorical features",
-                    tuple(
-                        p.shape[1]
-                        for p in getattr(
-                            previous.components[-1]
-                            if isinstance(previous.components, tuple)
-                            else previous.components,
-                            "probabilities",
-                            (),
-                        )
-                    ),
-                    () if layout is None else layout.n_levels,
-                ),
-            )
-            if old != new
-        ]
+        new = {
+            "n_components": self._n_components(),
+            "covariance_type": self.covariance_type,
+            "number of features": n_features if layout is None else layout.n_gaussian,
+            "levels of the nominal features": () if layout is None else layout.n_levels,
+        }
+        old = {"n_components": previous.n_components, **_describe(previous.components)}
+        changes = [name for name in new if name in old and old[name] != new[name]]
         if changes:
-            name, old, new = changes[0]
+            name = changes[0]
             raise ValueError(
                 f"warm_start=True continues the previous fit, whose {name} is "
-                f"{old!r}; got {new!r}. Set warm_start=False to fit from scratch."
+                f"{old[name]!r}; got {new[name]!r}. Set warm_start=False to fit from "
+                "scratch."
             )
-
 
     def _user_values(self, n_features):
         """Check the user's initial values and prior (before any work on the data).
@@ -686,3 +657,17 @@ class _GaussianEM(_BaseEM):
             ),
             "prior": prior,
         }
+
+
+def _describe(components):
+    """What a warm start must keep of fitted parameters (one family or a product)."""
+    out = {"levels of the nominal features": ()}
+    for part in components if isinstance(components, tuple) else (components,):
+        if hasattr(part, "probabilities"):  # the categorical family's
+            out["levels of the nominal features"] = tuple(
+                p.shape[1] for p in part.probabilities
+            )
+        else:
+            out["covariance_type"] = part.covariance_type
+            out["number of features"] = part.n_features
+    return out

@@ -707,8 +707,9 @@ class CopulaColumns:
         Of the block's columns: ordinal and binary codes, few-valued numeric
         columns as codes of their sorted distinct values, other numbers.
     discrete : dict
-        Position in the block of a few-valued numeric column -> its sorted
-        distinct observed values (the levels its codes stand for).
+        Position in the block of a few-valued numeric column, or of an
+        ordinal column with levels never observed, -> its sorted distinct
+        observed values (what the latent model's codes stand for).
     """
 
     marginals: object
@@ -720,10 +721,19 @@ class CopulaColumns:
         from ._copula import CopulaMarginals
 
         n_levels = np.array(n_levels, dtype=np.intp)
+        weighted = np.ones(len(X), bool) if sample_weight is None else (
+            sample_weight > 0
+        )
         discrete = {}
-        for j in np.flatnonzero(n_levels == 0):
-            values = np.unique(X[~np.isnan(X[:, j]), j])
-            if 1 < values.size <= MAX_DISCRETE_LEVELS:
+        for j in range(X.shape[1]):
+            values = np.unique(X[~np.isnan(X[:, j]) & weighted, j])
+            if n_levels[j] == 0 and 1 < values.size <= MAX_DISCRETE_LEVELS:
+                discrete[int(j)] = values
+                n_levels[j] = values.size
+            elif 0 < values.size < n_levels[j]:
+                # A level the data never show would let its interval's latent
+                # variance grow without bound: the latent model has the
+                # observed levels only (the others are never imputed).
                 discrete[int(j)] = values
                 n_levels[j] = values.size
         columns = cls(None, discrete)

@@ -1353,6 +1353,8 @@ def _condition_diag(variances, means, X0, cols, lower, upper):
 def _dense_covariance(cov, rows=slice(None)):
     """Each selected row's conditional covariance, batch last (see ``_Covariance``).
 
+    For inspection and the tests; the E-step never forms it (``_scatter_full``).
+
     Parameters
     ----------
     cov : _Covariance

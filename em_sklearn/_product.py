@@ -94,6 +94,11 @@ class ProductData(_Blocks):
     def observed_sums(self):
         return np.concatenate([part.observed_sums() for part in self.parts])
 
+    def mean_filled(self):
+        """Each part's own mean-filled rows (a copula part starts its ordinal
+        entries inside their intervals), side by side in family order."""
+        return np.hstack([part.mean_filled()[0] for part in self.parts]), self.weights
+
     def column_moments(self):
         moments = [part.column_moments() for part in self.parts]
         return tuple(np.concatenate(group) for group in zip(*moments, strict=True))

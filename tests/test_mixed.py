@@ -480,3 +480,73 @@ def test_all_numeric_frames_unchanged():
         warnings.simplefilter("error")
         out = EMImputer().fit_transform(frame)
     assert isinstance(out, np.ndarray)
+
+
+# -- the copula ------------------------------------------------------------------
+
+
+def test_copula_on_numbers_is_the_gaussian_mixture_of_normal_scores():
+    """With continuous columns only, the copula model is the Gaussian mixture
+    fitted to the columns' normal scores (the E-step is then exact)."""
+    from em_sklearn._copula import CopulaMarginals
+
+    rng = np.random.default_rng(0)
+    X = np.exp(rng.normal(size=(300, 3)) @ [[1, .6, .2], [0, 1, .5], [0, 0, 1]])
+    X[rng.random(X.shape) < 0.15] = np.nan
+    est = EMClusterer(n_components=2, marginal="copula", tol=1e-10, max_iter=2000,
+                      random_state=0).fit(X)
+    Z = CopulaMarginals.estimate(X, np.zeros(3, bool)).to_latent(X)
+    gaussian = EMClusterer(n_components=2, tol=1e-10, max_iter=2000,
+                           random_state=0).fit(Z)
+    assert_allclose(est.score_samples(X), gaussian.score_samples(Z), rtol=1e-8)
+    assert_allclose(est.means_, gaussian.means_, rtol=1e-7, atol=1e-9)
+    # Imputations are values seen in the column (mapped back through quantiles).
+    out = EMImputer(marginal="copula", random_state=0).fit_transform(X)
+    for j in range(3):
+        assert np.all(np.isin(out[:, j], X[~np.isnan(X[:, j]), j]) | (
+            (out[:, j] > np.nanmin(X[:, j])) & (out[:, j] < np.nanmax(X[:, j]))
+        ))
+
+
+def test_copula_ordinal_levels_and_unobserved_level():
+    """An ordered category with a level never observed: imputations are observed
+    levels, and the fit converges (the empty level is left out of the model)."""
+    rng = np.random.default_rng(1)
+    n = 300
+    z = rng.normal(size=n)
+    grade = np.digitize(z + 0.5 * rng.normal(size=n), [-0.5, 0.5])
+    frame = pd.DataFrame({
+        "x": z + 0.3 * rng.normal(size=n),
+        "grade": pd.Categorical.from_codes(
+            grade, dtype=pd.CategoricalDtype(["low", "mid", "high", "top"], ordered=True)
+        ),
+    }).mask(rng.random((n, 2)) < 0.2)
+    est = EMImputer(random_state=0)
+    out = est.fit_transform(frame)
+    assert est.converged_
+    assert est.feature_types_.tolist() == ["continuous", "ordinal"]
+    assert set(out["grade"]) <= {"low", "mid", "high"}
+    assert out["grade"].dtype == frame["grade"].dtype
+    # The ordinal column follows x: imputed grades increase with x.
+    rows = frame["grade"].isna().to_numpy() & frame["x"].notna().to_numpy()
+    codes = out["grade"].cat.codes.to_numpy()[rows]
+    assert np.corrcoef(codes, out["x"].to_numpy()[rows])[0, 1] > 0.5
+
+
+def test_multiple_impute_mixed_frame():
+    from em_sklearn import multiple_impute
+
+    frame, holes, _ = _penguins(9, n=150)
+    completed = multiple_impute(holes, m=3, estimator=EMImputer(n_components=2),
+                                random_state=0)
+    assert len(completed) == 3
+    for out in completed:
+        assert out.dtypes.to_dict() == holes.dtypes.to_dict()
+        _assert_observed_unchanged(out, holes)
+        assert not out.isna().any().any()
+
+
+def test_partial_fit_refuses_the_copula_with_a_clear_error():
+    frame, holes, _ = _penguins(10)
+    with pytest.raises(NotImplementedError, match="marginal='copula' needs"):
+        EMImputer().partial_fit(holes)

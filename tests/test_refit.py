@@ -34,7 +34,7 @@ def _quiet_fit(estimator, X):
     [
         ({"n_components": 3}, "whose n_components is 2; got 3."),
         ({"covariance_type": "diag"}, "whose covariance_type is 'full'; got 'diag'."),
-        ({"n_features": 4}, "whose number of continuous features is 3; got 4."),
+        ({"n_features": 4}, "whose number of features is 3; got 4."),
     ],
 )
 def test_warm_start_refuses_a_changed_model(

@@ -71,12 +71,19 @@ def gaussian_mixture(
     )
 
 
-def prior_attribute(model):
-    """Return the hyperparameters a fitted ``model`` used (``prior_``), or None."""
-    prior = model.family.prior
+def prior_attribute(prior, weight_concentration):
+    """Return the hyperparameters a fit used (``prior_``), or None without a prior.
+
+    Parameters
+    ----------
+    prior : GaussianPrior or None
+        The Gaussian family's prior.
+    weight_concentration : float or None
+        The mixture's Dirichlet concentration.
+    """
     if prior is None:
         return None
-    return {"weight_concentration_prior": model.weight_concentration, **prior.as_dict()}
+    return {"weight_concentration_prior": weight_concentration, **prior.as_dict()}
 
 
 def default_prior(
