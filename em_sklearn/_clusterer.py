@@ -236,7 +236,8 @@ default='from_dtype'
         data-dependent defaults filled in), or None without a prior.
 
     labels_ : ndarray of shape (n_samples,)
-        The component of highest responsibility for each training row.
+        The component of highest responsibility for each training row. Not
+        set by :meth:`fit` on data read block by block (see :meth:`fit`).
 
     n_features_in_ : int
         Number of features seen during ``fit``.
@@ -304,7 +305,13 @@ default='from_dtype'
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data, with NaN for missing entries.
+            Data, with NaN for missing entries. A ``numpy.memmap`` (or an
+            array of another library that slices by rows, such as an h5py
+            dataset) of at least ``2 * 2**16`` rows is read block by block at
+            every iteration, never whole: peak memory is a few blocks of
+            ``2**16`` rows whatever its size. Without all the ``*_init``
+            values, ``init_params`` then runs on a random sample of ``2**16``
+            rows, and ``labels_`` is not set.
         y : Ignored
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None

@@ -163,11 +163,9 @@ class ColumnTypes:
     Attributes
     ----------
     columns : tuple of Column
-    container : {'pandas', 'polars', 'numpy'}
     """
 
     columns: tuple
-    container: str
 
     # -- fitting --------------------------------------------------------------
 
@@ -242,7 +240,7 @@ class ColumnTypes:
             values, dtype = _column(X, j, container)
             missing = _is_missing(values)
             if container == "pandas":
-                kind, levels = _dtype_kind_pandas(_pandas_column(X, j))
+                kind, levels = _dtype_kind_pandas(X.iloc[:, j])
             elif container == "polars":
                 kind, levels = _dtype_kind_polars(X[:, j])
             else:
@@ -299,12 +297,12 @@ class ColumnTypes:
                 kind = "binary"
             integer = kind == "continuous" and _is_integer_dtype(dtype)
             columns.append(Column(name, kind, levels, dtype, integer))
-        types = cls(tuple(columns), container)
-        if container != "numpy" and not types.typed and not any(
+        types = cls(tuple(columns))
+        # Numbers only: the numeric path, unless integer columns of a frame
+        # are to come back as integers.
+        if not types.typed and (container == "numpy" or not any(
             c.integer for c in columns
-        ):
-            return None
-        if container == "numpy" and not types.typed:
+        )):
             return None
         return types
 
@@ -493,14 +491,6 @@ def _names(X, container):
     if container == "polars":
         return list(X.columns)
     return list(range(X.shape[1]))
-
-
-def _n_rows(X, container):
-    return X.shape[0]
-
-
-def _pandas_column(X, j):
-    return X.iloc[:, j]
 
 
 def _column(X, j, container):

@@ -398,7 +398,13 @@ default='from_dtype'
         ----------
         X : array-like of shape (n_samples, n_features)
             Data, with NaN (or ``pd.NA``/``None`` in a DataFrame) for missing
-            entries.
+            entries. A ``numpy.memmap`` (or an array of another library that
+            slices by rows, such as an h5py dataset) of at least
+            ``2 * 2**16`` rows is read block by block at every iteration,
+            never whole: peak memory is a few blocks of ``2**16`` rows
+            whatever its size. Without all the ``*_init`` values,
+            ``init_params`` then runs on a random sample of ``2**16`` rows.
+            :meth:`transform` of such an ``X`` also works block by block.
         y : Ignored
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
