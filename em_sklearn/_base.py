@@ -492,10 +492,9 @@ class _GaussianEM(_BaseEM):
             X = X[:, keep]
         return np.ascontiguousarray(X)
 
-
     def _impute(self, X, data=None, random_state=None):
-        X_hat = super()._impute(X, data, random_state)
-        return self._from_latent(X_hat)
+        """Imputations of model input ``X``, copula columns mapped back to values."""
+        return self._from_latent(super()._impute(X, data, random_state))
 
     def _from_latent(self, X_model):
         """Map the copula block's latent values back through the marginals."""
@@ -516,7 +515,7 @@ class _GaussianEM(_BaseEM):
         if types is None:
             return X
         keep = self._model_features()
-        return types.decode(X, np.empty((0, 0)), keep)
+        return types.decode(X, None, keep)
 
     # -- the model ------------------------------------------------------------
 

@@ -405,9 +405,9 @@ class ColumnTypes:
         X_filled : ndarray of shape (n_samples, n_kept)
             Numbers and level codes, observed entries copied from the encoded
             input, missing ones imputed (NaN where left missing).
-        X : DataFrame or array-like
+        X : DataFrame, array-like or None
             The input of ``transform``: its kind of table and (pandas) its
-            index are kept.
+            index are kept; None for an object ndarray.
         keep : ndarray of bool of shape (n_features,)
             The input columns present in ``X_filled``.
 
@@ -417,7 +417,7 @@ class ColumnTypes:
             A pandas or polars DataFrame for such input, an object ndarray
             otherwise; continuous columns of an integer dtype rounded.
         """
-        container = _frame_kind(X) or "numpy"
+        container = (X is not None and _frame_kind(X)) or "numpy"
         columns = [c for c, k in zip(self.columns, keep, strict=True) if k]
         out = []
         for column, col in zip(columns, X_filled.T, strict=True):
