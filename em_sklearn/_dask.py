@@ -286,7 +286,7 @@ def _fit_parts(estimator, parts):
     from ._imputer import EMImputer
 
     imputer = isinstance(estimator, EMImputer)
-    _set_layout(estimator, np.ones(estimator.n_features_in_, dtype=bool))
+    estimator._set_layout(np.ones(estimator.n_features_in_, dtype=bool))
     model = estimator._model()
     data, n_rows = DaskBlocks.prepare(
         partial(_prepare_chunk, _chunk_template(estimator), model),
@@ -310,7 +310,7 @@ def _fit_parts(estimator, parts):
                 "data."
             )
         if imputer and empty.any():
-            _set_layout(estimator, ~empty)
+            estimator._set_layout(~empty)
             data = data.derive(partial(_select_columns, model, ~empty))
         values = estimator._user_values(data.n_features)
         if estimator.warm_start and hasattr(estimator, "converged_"):
@@ -320,13 +320,6 @@ def _fit_parts(estimator, parts):
         data.close()
     if imputer:
         _imputer_indicator(estimator, observed, n_rows)
-
-
-def _set_layout(estimator, keep):
-    """Record the model's columns (only continuous ones here), if the estimator does."""
-    set_layout = getattr(estimator, "_set_layout", None)
-    if set_layout is not None:
-        set_layout(keep)
 
 
 def _prepare_chunk(template, model, part):

@@ -121,7 +121,7 @@ def fit(estimator, X, sample_weight=None):
         else:
             # The check's message, on a one-row stand-in for the columns.
             check_no_empty_columns(estimator, np.where(empty, np.nan, 0.0)[None])
-            _set_layout(estimator, np.ones(len(empty), dtype=bool))
+            estimator._set_layout(np.ones(len(empty), dtype=bool))
         if getattr(estimator, "_layout", None) is not None:
             raise ValueError(
                 f"{type(estimator).__name__} fits a numpy.memmap block by block "
@@ -259,12 +259,6 @@ def _stratified_sample(n_samples, size, random_state):
     )
 
 
-def _set_layout(estimator, keep):
-    set_layout = getattr(estimator, "_set_layout", None)
-    if set_layout is not None:
-        set_layout(keep)
-
-
 def _imputer_columns(estimator, empty, scan):
     """Drop (or keep) the imputer's empty features and fit its indicator, as ``fit``."""
     estimator._empty_features = empty
@@ -277,7 +271,7 @@ def _imputer_columns(estimator, empty, scan):
             UserWarning,
             stacklevel=4,
         )
-    _set_layout(estimator, ~empty)
+    estimator._set_layout(~empty)
     estimator.indicator_ = None
     if estimator.add_indicator:
         # The indicator only records which columns had a missing value.

@@ -144,7 +144,7 @@ def _same_blocks_fit(cls, X, centers, chunks):
     """The in-memory engine on blocks cut at the dask chunks (no row dropped)."""
     estimator = _estimator(cls, centers)
     _dask._check_stand_in(estimator, X, reset=True)  # as fit's own checks
-    _dask._set_layout(estimator, np.ones(X.shape[1], dtype=bool))
+    estimator._set_layout(np.ones(X.shape[1], dtype=bool))
     model = estimator._model()
     bounds = np.cumsum((0, *chunks))
     blocks = tuple(
