@@ -58,7 +58,7 @@ print(holes.dtypes.to_dict())
 imputer = EMImputer(n_components="auto", n_init=5, random_state=0)
 filled = imputer.fit_transform(holes)
 print("chosen n_components:", imputer.n_components_)
-print("column kinds:", dict(zip(holes.columns, imputer.feature_types_)))
+print("column kinds:", dict(zip(holes.columns, imputer.feature_types_, strict=True)))
 filled.head()
 
 

@@ -518,7 +518,8 @@ def test_copula_ordinal_levels_and_unobserved_level():
     frame = pd.DataFrame({
         "x": z + 0.3 * rng.normal(size=n),
         "grade": pd.Categorical.from_codes(
-            grade, dtype=pd.CategoricalDtype(["low", "mid", "high", "top"], ordered=True)
+            grade,
+            dtype=pd.CategoricalDtype(["low", "mid", "high", "top"], ordered=True),
         ),
     }).mask(rng.random((n, 2)) < 0.2)
     est = EMImputer(random_state=0)
