@@ -225,6 +225,14 @@ def _add_table_options(sub):
     sub.add_argument(
         "-q", "--quiet", action="store_true", help="print no progress lines"
     )
+    sub.add_argument(
+        "--block-rows",
+        type=_positive_int,
+        metavar="ROWS",
+        help="rows per block when the used columns are all numeric: the file is "
+        "read and written in blocks and fitted block by block from two blocks "
+        "on, so memory grows with this, not with the file (default: 65536)",
+    )
 
 
 def _run_table_command(args):
