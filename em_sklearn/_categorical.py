@@ -144,6 +144,26 @@ class CategoricalFamily:
             counts.append(resp.T @ (codes[:, None] == np.arange(n)))
         return CategoricalStats(tuple(counts))
 
+    def init_features(self, X):
+        """One-hot levels for the initial clustering, two levels 1 apart.
+
+        ``X`` is mean-filled: an entry that is not a level code was missing
+        and gets the column's observed level frequencies.
+        """
+        parts = []
+        for j, n in enumerate(self.n_levels):
+            column = X[:, j]
+            observed = column == np.rint(column)
+            one_hot = np.zeros((len(column), n))
+            codes = np.clip(column[observed], 0, n - 1).astype(np.intp)
+            one_hot[np.flatnonzero(observed), codes] = 1.0
+            if (~observed).any():
+                one_hot[~observed] = one_hot[observed].mean(axis=0) if (
+                    observed.any()
+                ) else 1.0 / n
+            parts.append(one_hot / np.sqrt(2.0))
+        return np.hstack(parts)
+
     def m_step(self, stats, raw_nk, nk):
         """Normalise the expected counts (with ``10 * eps`` added to each)."""
         probabilities = []

@@ -199,8 +199,15 @@ default='kmeans'
         estimate = None
         if self.weights_init is None or not self.family.fully_initialised:
             X_filled, weights = data.mean_filled()
+            # A family may give the clustering other features than its values
+            # (level codes are not distances): ``init_features``, if it has one.
+            features = getattr(self.family, "init_features", None)
             resp = initial_resp(
-                X_filled, self.n_components, self.init_params, random_state, weights
+                X_filled if features is None else features(X_filled),
+                self.n_components,
+                self.init_params,
+                random_state,
+                weights,
             )
             if weights is not None:
                 resp = resp * weights[:, None]

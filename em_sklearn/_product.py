@@ -206,6 +206,16 @@ class ProductFamily:
             )
         )
 
+    def init_features(self, X):
+        """Each family's features for the initial clustering (its values if it
+        has no ``init_features``), side by side."""
+        return np.hstack(
+            [
+                getattr(family, "init_features", lambda part: part)(part)
+                for family, part in zip(self.families, self._split(X), strict=True)
+            ]
+        )
+
     def m_step(self, stats, raw_nk, nk):
         return tuple(
             family.m_step(s, raw_nk, nk)

@@ -220,3 +220,16 @@ def test_codes_outside_the_levels_are_refused():
     msg = "Column 1 must hold level codes 0 to 1 (or NaN). Got 2.0 instead."
     with pytest.raises(ValueError, match=re.escape(msg)):
         _Classes(2).fit(X)
+
+
+def test_init_features_one_hot_levels_and_frequencies_for_missing():
+    """The initial clustering sees levels one-hot (two levels 1 apart); a
+    mean-filled (missing) entry sees the observed level frequencies."""
+    family = CategoricalFamily([3])
+    X = np.array([[0.0], [2.0], [2.0], [4.0 / 3.0]])  # the last one was missing
+    features = family.init_features(X)
+    expected = np.array(
+        [[1, 0, 0], [0, 0, 1], [0, 0, 1], [1 / 3, 0, 2 / 3]]
+    ) / np.sqrt(2.0)
+    np.testing.assert_allclose(features, expected, atol=1e-15)
+    assert np.linalg.norm(features[0] - features[1]) == pytest.approx(1.0)
