@@ -199,8 +199,8 @@ class ColumnTypes:
         if container == "pandas":
             _check_unique_columns(estimator, X)
         declared = not (
-            categorical_features in ("from_dtype", None)
-            and ordinal_features in ("from_dtype", None)
+            (categorical_features is None or _from_dtype(categorical_features))
+            and (ordinal_features is None or _from_dtype(ordinal_features))
         )
         if container == "numpy":
             if not hasattr(X, "dtype"):
@@ -237,66 +237,25 @@ class ColumnTypes:
                 )
         columns = []
         for j, name in enumerate(names):
-            values, dtype = _column(X, j, container)
-            missing = _is_missing(values)
-            if container == "pandas":
-                kind, levels = _dtype_kind_pandas(X.iloc[:, j])
-            elif container == "polars":
-                kind, levels = _dtype_kind_polars(X[:, j])
-            else:
-                kind, levels = None, None
-            if kind is None:
-                if _object_values_kind(values[~missing]) is not None:
-                    return None  # dates or complex numbers: check_X refuses them
-                kind, levels = _values_kind(values, missing, name, estimator)
-            if kind in ("other", None):
-                return None  # dates, durations...: check_X refuses them by name
-            from_dtype = kind
-            declared_ordinal = ordinal is not None and bool(ordinal[j])
-            if categorical_features != "from_dtype" and not declared_ordinal:
-                if nominal is not None and nominal[j]:
-                    kind = "nominal"
-                elif kind in ("nominal", "binary") and from_dtype != "binary":
-                    raise ValueError(
-                        f"{type(estimator).__name__}: column {name!r} holds "
-                        f"categories but is not in categorical_features. Add it to "
-                        "categorical_features (or ordinal_features), or drop it."
-                    )
-            if ordinal_features != "from_dtype":
-                if declared_ordinal:
-                    kind = "ordinal"
-                    if j in ordinal_levels:
-                        levels = ordinal_levels[j]
-                    elif from_dtype in ("nominal", "ordinal") and not _has_order(
-                        dtype
-                    ):
-                        raise ValueError(
-                            f"{type(estimator).__name__}: ordinal column {name!r} "
-                            "holds text, whose order is not known: give its levels "
-                            "in order, ordinal_features={"
-                            f"{name!r}: [...]}}."
-                        )
-                elif from_dtype == "ordinal":
-                    kind = "nominal"
-            if kind in ("nominal", "ordinal") and (
-                levels is None or from_dtype == "continuous"
-            ) and j not in ordinal_levels:
-                observed = [v for v, m in zip(values, missing, strict=True) if not m]
-                levels = _sorted_levels(observed, name, estimator)
-            if j in ordinal_levels:
-                codes = _codes(values, levels)
-                absent = values[~missing & (codes < 0)]
-                if absent.size:
-                    raise ValueError(
-                        f"{type(estimator).__name__}: ordinal column {name!r} holds "
-                        f"{list(dict.fromkeys(absent.tolist()))[:5]}, not among its "
-                        f"declared levels {levels.tolist()}. Add them to the levels "
-                        "in ordinal_features (in their place in the order)."
-                    )
-            if kind == "nominal" and levels is not None and len(levels) == 2:
-                kind = "binary"
-            integer = kind == "continuous" and _is_integer_dtype(dtype)
-            columns.append(Column(name, kind, levels, dtype, integer))
+            column = _infer_column(
+                estimator,
+                X,
+                j,
+                name,
+                container,
+                declared_nominal=(
+                    None if _from_dtype(categorical_features)
+                    else nominal is not None and bool(nominal[j])
+                ),
+                declared_ordinal=(
+                    None if _from_dtype(ordinal_features)
+                    else ordinal is not None and bool(ordinal[j])
+                ),
+                ordinal_levels=ordinal_levels.get(j),
+            )
+            if column is None:
+                return None  # dates, complex numbers...: check_X refuses them
+            columns.append(column)
         types = cls(tuple(columns))
         # Numbers only: the numeric path, unless integer columns of a frame
         # are to come back as integers.
@@ -482,6 +441,85 @@ def _to_polars(columns, values):
     return pl.DataFrame(series)
 
 
+def _from_dtype(spec):
+    return isinstance(spec, str) and spec == "from_dtype"
+
+
+def _infer_column(
+    estimator,
+    X,
+    j,
+    name,
+    container,
+    *,
+    declared_nominal,
+    declared_ordinal,
+    ordinal_levels,
+):
+    """One column's :class:`Column`, or None for what ``check_X`` refuses.
+
+    ``declared_nominal``/``declared_ordinal`` are None when the corresponding
+    parameter is 'from_dtype' (the dtype decides), else whether the user
+    listed the column (False for every column when the parameter is None);
+    ``ordinal_levels`` are its levels given in order (a dict entry of
+    ``ordinal_features``), or None.
+    """
+    values, dtype = _column(X, j, container)
+    missing = _is_missing(values)
+    if container == "pandas":
+        kind, levels = _dtype_kind_pandas(X.iloc[:, j])
+    elif container == "polars":
+        kind, levels = _dtype_kind_polars(X[:, j])
+    else:
+        kind, levels = None, None
+    if kind is None:
+        if _object_values_kind(values[~missing]) is not None:
+            return None
+        kind, levels = _values_kind(values, missing, name, estimator)
+    if kind in ("other", None):
+        return None
+    from_dtype = kind
+    if declared_nominal is not None and not declared_ordinal:
+        if declared_nominal:
+            kind = "nominal"
+        elif kind == "nominal":
+            raise ValueError(
+                f"{type(estimator).__name__}: column {name!r} holds categories but "
+                "is not in categorical_features. Add it to categorical_features "
+                "(or ordinal_features), or drop it."
+            )
+    if declared_ordinal:
+        kind = "ordinal"
+        if ordinal_levels is not None:
+            levels = ordinal_levels
+        elif from_dtype in ("nominal", "ordinal") and not _has_order(dtype):
+            raise ValueError(
+                f"{type(estimator).__name__}: ordinal column {name!r} holds text, "
+                "whose order is not known: give its levels in order, "
+                f"ordinal_features={{{name!r}: [...]}}."
+            )
+    elif declared_ordinal is not None and from_dtype == "ordinal":
+        kind = "nominal"  # ordinal_features lists the ordinal columns: not this one
+    if kind in ("nominal", "ordinal") and ordinal_levels is None and (
+        levels is None or from_dtype == "continuous"
+    ):
+        observed = [v for v, m in zip(values, missing, strict=True) if not m]
+        levels = _sorted_levels(observed, name, estimator)
+    if ordinal_levels is not None:
+        absent = values[~missing & (_codes(values, levels) < 0)]
+        if absent.size:
+            raise ValueError(
+                f"{type(estimator).__name__}: ordinal column {name!r} holds "
+                f"{list(dict.fromkeys(absent.tolist()))[:5]}, not among its declared "
+                f"levels {levels.tolist()}. Add them to the levels in "
+                "ordinal_features (in their place in the order)."
+            )
+    if kind == "nominal" and levels is not None and len(levels) == 2:
+        kind = "binary"
+    integer = kind == "continuous" and _is_integer_dtype(dtype)
+    return Column(name, kind, levels, dtype, integer)
+
+
 # -- helpers ------------------------------------------------------------------
 
 
@@ -528,7 +566,7 @@ def _is_integer_dtype(dtype):
 
 def _selection(estimator, spec, names, param):
     """A boolean mask from names / indices / mask; None for 'from_dtype' or None."""
-    if spec is None or (isinstance(spec, str) and spec == "from_dtype"):
+    if spec is None or _from_dtype(spec):
         return None
     spec = np.asarray(spec)
     n_features = len(names)

@@ -551,3 +551,17 @@ def test_partial_fit_refuses_the_copula_with_a_clear_error():
     frame, holes, _ = _penguins(10)
     with pytest.raises(NotImplementedError, match="marginal='copula' needs"):
         EMImputer().partial_fit(holes)
+
+
+def test_feature_lists_as_numpy_arrays():
+    """categorical_features/ordinal_features as ndarrays (indices or masks)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    X[:, 2] = rng.integers(0, 3, size=100)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    est = EMImputer(n_components=2, categorical_features=np.array([2])).fit(X)
+    assert est.feature_types_.tolist() == ["continuous", "continuous", "nominal"]
+    est = EMImputer(
+        n_components=2, ordinal_features=np.array([False, False, True])
+    ).fit(X)
+    assert est.feature_types_.tolist() == ["continuous", "continuous", "ordinal"]
