@@ -518,6 +518,25 @@ class CopulaData(MissingData):
         filled, observed = self._informative()
         return column_moments(filled, observed, self.weights)
 
+    def _rows(self, lo, hi, chunks):
+        block = super()._rows(lo, hi, chunks)
+        return CopulaData(
+            block.X,
+            block.missing_mask,
+            block.order,
+            block.chunks,
+            block.weights,
+            lower=self.lower[lo:hi],
+            upper=self.upper[lo:hi],
+            sweep_order=self.sweep_order[lo:hi],
+            pattern=self.pattern[lo:hi],  # numbered per chunk: cut at chunk bounds
+        )
+
+    def filled_with(self, means):
+        """Initial latent rows (see :meth:`mean_filled`) with the given means."""
+        filled, observed = self._informative()
+        return np.where(observed, filled, means)
+
     def mean_filled(self):
         """Initial latent rows: an ordinal entry gets its interval's truncated mean.
 

@@ -211,7 +211,7 @@ def _count_and_moments(block):
 
 
 def _mean_filled(means, block):
-    return np.where(block.missing_mask, means, block.X), block.weights
+    return block.filled_with(means), block.weights
 
 
 @dataclass(frozen=True)
@@ -244,6 +244,35 @@ class MissingData(_Blocks):
     @property
     def blocks(self):
         return (self,)
+
+    def filled_with(self, means):
+        """The rows with every missing entry replaced by ``means`` (a copy)."""
+        return np.where(self.missing_mask, means, self.X)
+
+    def block(self, lo, hi):
+        """Sorted rows ``lo:hi`` (at chunk bounds) as a block of their own: views,
+        the same chunks, their results in the block's stored order."""
+        chunks = [
+            Chunk(
+                c.start - lo,
+                c.stop - lo,
+                slice(c.start - lo, c.stop - lo),  # the block's stored order
+                c.missing_cols,
+                c.shared,
+            )
+            for c in self.chunks
+            if lo <= c.start < hi
+        ]
+        return self._rows(lo, hi, chunks)
+
+    def _rows(self, lo, hi, chunks):
+        return MissingData(
+            self.X[lo:hi],
+            self.missing_mask[lo:hi],
+            self.order[lo:hi],
+            chunks,
+            None if self.weights is None else self.weights[lo:hi],
+        )
 
     @property
     def n_samples(self):
@@ -301,8 +330,11 @@ class BlockedData(_Blocks):
         start = 0
         for block in self.blocks:
             out = filled[start : start + block.n_samples]
-            np.copyto(out, block.X)
-            np.copyto(out, means, where=block.missing_mask)
+            if type(block) is MissingData:  # in place, no temporary
+                np.copyto(out, block.X)
+                np.copyto(out, means, where=block.missing_mask)
+            else:  # a family's own rows (copula intervals, product parts)
+                out[...] = block.filled_with(means)
             start += block.n_samples
         if all(block.weights is None for block in self.blocks):
             return filled, None
@@ -455,12 +487,13 @@ def split_blocks(data, block_rows):
 
     Parameters
     ----------
-    data : MissingData
+    data : MissingData, or a family's prepared rows with ``chunks``, ``order``,
+        ``n_samples`` and ``block(lo, hi)`` (``CopulaData``, ``ProductData``)
     block_rows : int
 
     Returns
     -------
-    blocks : tuple of MissingData
+    blocks : tuple of the same type as ``data``
     row_index : tuple of ndarray
         Block ``j``'s rows in the caller's order (``data.order`` sliced).
     """
@@ -472,26 +505,5 @@ def split_blocks(data, block_rows):
             bounds.append((start, chunk.stop))
             start = chunk.stop
     bounds.append((start, data.n_samples))
-    blocks = []
-    for lo, hi in bounds:
-        chunks = [
-            Chunk(
-                c.start - lo,
-                c.stop - lo,
-                slice(c.start - lo, c.stop - lo),  # the block's stored order
-                c.missing_cols,
-                c.shared,
-            )
-            for c in data.chunks
-            if lo <= c.start < hi
-        ]
-        blocks.append(
-            MissingData(
-                data.X[lo:hi],
-                data.missing_mask[lo:hi],
-                data.order[lo:hi],
-                chunks,
-                None if data.weights is None else data.weights[lo:hi],
-            )
-        )
+    blocks = [data.block(lo, hi) for lo, hi in bounds]
     return tuple(blocks), tuple(data.order[lo:hi] for lo, hi in bounds)

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from threadpoolctl import threadpool_limits
 
-from ._missing_data import BlockedData, MissingData, _Blocks, split_blocks
+from ._missing_data import BlockedData, _Blocks, split_blocks
 
 # Rows per block when a fit is split into blocks. Blocks are worked on in
 # parallel; their statistics are added in block order. Below two blocks'
@@ -45,7 +45,10 @@ def prepare_blocks(prepare, X, sample_weight, n_jobs, block_rows=BLOCK_ROWS):
     Parameters
     ----------
     prepare : callable
-        ``prepare(X, sample_weight) -> MissingData`` (a model's ``prepare``).
+        ``prepare(X, sample_weight)``: a model's ``prepare``, returning a
+        :class:`MissingData` or a family's own prepared rows that can be cut
+        (``block(lo, hi)``: ``CopulaData``, ``ProductData``); rows that cannot
+        be cut stay one block.
     X : ndarray of shape (n_samples, n_features)
     sample_weight : ndarray of shape (n_samples,) or None
     n_jobs : int
@@ -61,9 +64,7 @@ def prepare_blocks(prepare, X, sample_weight, n_jobs, block_rows=BLOCK_ROWS):
         when ``n_jobs > 1``. Close it (``data.close()``, or ``with``) when done.
     """
     data = prepare(X, sample_weight)
-    # Only plain prepared rows are split (a family's own data, e.g. with
-    # interval bounds or several parts, stays one block for now).
-    if data.n_samples < 2 * block_rows or type(data) is not MissingData:
+    if data.n_samples < 2 * block_rows or not hasattr(data, "block"):
         return data
     blocks, row_index = split_blocks(data, block_rows)
     if n_jobs == 1:

@@ -97,7 +97,20 @@ class ProductData(_Blocks):
     def mean_filled(self):
         """Each part's own mean-filled rows (a copula part starts its ordinal
         entries inside their intervals), side by side in family order."""
-        return np.hstack([part.mean_filled()[0] for part in self.parts]), self.weights
+        return self.filled_with(self.column_means()), self.weights
+
+    def filled_with(self, means):
+        sizes = np.cumsum([part.n_features for part in self.parts])[:-1]
+        return np.hstack(
+            [
+                part.filled_with(m)
+                for part, m in zip(self.parts, np.split(means, sizes), strict=True)
+            ]
+        )
+
+    def block(self, lo, hi):
+        """Rows ``lo:hi`` of every part (the same rows, cut at the same chunks)."""
+        return ProductData(tuple(part.block(lo, hi) for part in self.parts))
 
     def column_moments(self):
         moments = [part.column_moments() for part in self.parts]

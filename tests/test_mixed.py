@@ -565,3 +565,27 @@ def test_feature_lists_as_numpy_arrays():
         n_components=2, ordinal_features=np.array([False, False, True])
     ).fit(X)
     assert est.feature_types_.tolist() == ["continuous", "continuous", "ordinal"]
+
+
+@pytest.mark.parametrize("marginal", ["gaussian", "copula"])
+def test_mixed_blocks_and_n_jobs(marginal):
+    """Mixed tables are cut into blocks as numbers are: n_jobs=2 gives the
+    n_jobs=1 fit exactly, and the blocked fit is the one-block fit to rounding."""
+    frame, holes, _ = _penguins(11, n=400)
+    params = dict(
+        n_components=3, marginal=marginal, tol=1e-10, max_iter=30, random_state=0
+    )
+    fits = []
+    for n_jobs, block_rows in [(1, 2**16), (1, 64), (2, 64)]:
+        est = EMImputer(n_jobs=n_jobs, **params)
+        est._block_rows = block_rows
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_iter=30 may stop before tol
+            out = est.fit_transform(holes)
+        fits.append((est, out))
+    (one, out_one), (blocked, out_blocked), (parallel, out_parallel) = fits
+    assert_array_equal(blocked.lower_bounds_, parallel.lower_bounds_)
+    assert_array_equal(blocked.means_, parallel.means_)
+    assert out_blocked.equals(out_parallel)
+    assert_allclose(blocked.lower_bounds_, one.lower_bounds_, rtol=1e-9)
+    assert_allclose(blocked.means_, one.means_, rtol=1e-8, atol=1e-10)
