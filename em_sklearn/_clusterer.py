@@ -412,7 +412,7 @@ default='from_dtype'
             sample_weight = check_sample_weight(sample_weight, X)
             if start:
                 check_no_empty_columns(self, X)
-                self._set_layout(np.ones(X.shape[1], dtype=bool))
+                self._set_layout(np.ones(X.shape[1], dtype=bool), X, sample_weight)
             partial_fit_model(self, self._model_input(X), sample_weight)
         return self
 

@@ -546,7 +546,7 @@ default='from_dtype'
                         UserWarning,
                         stacklevel=2,
                     )
-                self._set_layout(~self._empty_features)
+                self._set_layout(~self._empty_features, X, sample_weight)
                 self.indicator_ = None
                 if self.add_indicator:
                     self.indicator_ = MissingIndicator(error_on_new=False).fit(X)

@@ -203,15 +203,8 @@ def partial_fit_model(estimator, X, sample_weight=None):
     ------
     ValueError
         When a stream starts on fewer rows with an observed value (and a
-        positive weight) than ``n_components``, or with columns that are not
-        continuous.
+        positive weight) than ``n_components``.
     """
-    if getattr(estimator, "_layout", None) is not None:
-        raise ValueError(
-            f"{type(estimator).__name__}.partial_fit supports continuous columns "
-            "with marginal='gaussian' only. Use fit for categorical or ordinal "
-            "columns and for marginal='copula'."
-        )
     n_rows = X.shape[0]
     informative = ~np.isnan(X).all(axis=1)
     if sample_weight is not None:

@@ -547,10 +547,26 @@ def test_multiple_impute_mixed_frame():
         assert not out.isna().any().any()
 
 
-def test_partial_fit_refuses_the_copula_with_a_clear_error():
-    frame, holes, _ = _penguins(10)
-    with pytest.raises(NotImplementedError, match="marginal='copula' needs"):
-        EMImputer().partial_fit(holes)
+@pytest.mark.parametrize("marginal", ["gaussian", "copula"])
+def test_partial_fit_on_a_mixed_stream(marginal):
+    """A stream of mixed batches (the copula's marginals from the first batch)
+    reaches the batch fit's mixture, and transform keeps the dtypes."""
+    frame, holes, label = _penguins(3, n=3000)
+    stream = EMClusterer(n_components=3, marginal=marginal, random_state=0)
+    for start in range(0, 3000, 300):
+        stream.partial_fit(holes.iloc[start : start + 300])
+    batch = EMClusterer(n_components=3, marginal=marginal, random_state=0).fit(holes)
+    assert stream.n_steps_ == 10
+    assert_allclose(np.sort(stream.weights_), np.sort(batch.weights_), atol=0.01)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(label, stream.predict(holes)) > 0.95
+    imputer = EMImputer(n_components=3, marginal=marginal, random_state=0)
+    for start in range(0, 3000, 300):
+        imputer.partial_fit(holes.iloc[start : start + 300])
+    out = imputer.transform(holes)
+    assert out.dtypes.to_dict() == holes.dtypes.to_dict()
+    _assert_observed_unchanged(out, holes)
 
 
 def test_feature_lists_as_numpy_arrays():
