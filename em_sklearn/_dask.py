@@ -63,7 +63,6 @@ import platform
 import sys
 import threading
 import uuid
-import warnings
 from contextlib import contextmanager
 from functools import partial
 
@@ -297,7 +296,7 @@ def _fit_parts(estimator, parts):
         observed = data.observed_counts()  # (n_features_in_,)
         empty = observed == 0
         if imputer:
-            _imputer_empty_features(estimator, empty)
+            estimator._set_empty_features(empty, stacklevel=5)
         else:
             check_no_empty_columns(estimator, np.where(empty, np.nan, 0.0)[None])
         fewest = getattr(estimator, "_min_components", None)  # n_components='auto'
@@ -331,20 +330,6 @@ def _prepare_chunk(template, model, part):
     X = np.ascontiguousarray(X if informative.all() else X[informative])
     with kernel_malloc():
         return model.prepare(X)
-
-
-def _imputer_empty_features(estimator, empty):
-    """Set the imputer's features with no observed value; warn as ``fit`` does."""
-    estimator._empty_features = empty
-    if empty.any() and not estimator.keep_empty_features:
-        names = estimator._feature_names()[empty].tolist()
-        warnings.warn(
-            f"Skipping features without any observed values: {names}. At "
-            "least one non-missing value is needed for imputation; pass "
-            "keep_empty_features=True to keep them (filled with 0).",
-            UserWarning,
-            stacklevel=6,
-        )
 
 
 def _select_columns(model, keep, block):

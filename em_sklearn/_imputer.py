@@ -475,16 +475,7 @@ default='from_dtype'
             X = self._check_X(X, reset=True)
             sample_weight = check_sample_weight(sample_weight, X)
             missing_mask = np.isnan(X)
-            self._empty_features = missing_mask.all(axis=0)
-            if self._empty_features.any() and not self.keep_empty_features:
-                names = self._feature_names()[self._empty_features].tolist()
-                warnings.warn(
-                    f"Skipping features without any observed values: {names}. At "
-                    "least one non-missing value is needed for imputation; pass "
-                    "keep_empty_features=True to keep them (filled with 0).",
-                    UserWarning,
-                    stacklevel=2,
-                )
+            self._set_empty_features(missing_mask.all(axis=0), stacklevel=4)
             self._set_layout(~self._empty_features, X, sample_weight)
             data = self._fit_model(self._model_input(X), sample_weight)
             self.indicator_ = None
@@ -536,16 +527,9 @@ default='from_dtype'
             X = self._check_X(X, reset=start)
             sample_weight = check_sample_weight(sample_weight, X)
             if start:
-                self._empty_features = np.isnan(X).all(axis=0)
-                if self._empty_features.any() and not self.keep_empty_features:
-                    names = self._feature_names()[self._empty_features].tolist()
-                    warnings.warn(
-                        f"Skipping features without any observed values in the "
-                        f"first batch: {names}. Pass keep_empty_features=True to "
-                        "keep them (filled with 0).",
-                        UserWarning,
-                        stacklevel=2,
-                    )
+                self._set_empty_features(
+                    np.isnan(X).all(axis=0), stacklevel=3, where=" in the first batch"
+                )
                 self._set_layout(~self._empty_features, X, sample_weight)
                 self.indicator_ = None
                 if self.add_indicator:
@@ -642,6 +626,22 @@ default='from_dtype'
             return names
         indicator = self.indicator_.get_feature_names_out(input_features)
         return np.concatenate([names, indicator])
+
+    def _set_empty_features(self, empty, *, stacklevel, where=""):
+        """Record the features with no observed value; warn that they are dropped.
+
+        ``stacklevel`` counts from the caller of this method.
+        """
+        self._empty_features = empty
+        if empty.any() and not self.keep_empty_features:
+            names = self._feature_names()[empty].tolist()
+            warnings.warn(
+                f"Skipping features without any observed values{where}: {names}. "
+                "At least one non-missing value is needed for imputation; pass "
+                "keep_empty_features=True to keep them (filled with 0).",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
 
     def _fill_empty_with_zero(self):
         types = self._column_types

@@ -42,7 +42,6 @@ result (an ndarray in memory) block by block; posterior draws
 
 import copy
 import sys
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -261,16 +260,7 @@ def _stratified_sample(n_samples, size, random_state):
 
 def _imputer_columns(estimator, empty, scan):
     """Drop (or keep) the imputer's empty features and fit its indicator, as ``fit``."""
-    estimator._empty_features = empty
-    if empty.any() and not estimator.keep_empty_features:
-        names = estimator._feature_names()[empty].tolist()
-        warnings.warn(
-            f"Skipping features without any observed values: {names}. At "
-            "least one non-missing value is needed for imputation; pass "
-            "keep_empty_features=True to keep them (filled with 0).",
-            UserWarning,
-            stacklevel=4,
-        )
+    estimator._set_empty_features(empty, stacklevel=4)
     estimator._set_layout(~empty)
     estimator.indicator_ = None
     if estimator.add_indicator:
