@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask, _out_of_core
+from ._array_api import mean, namespace, observed_rows, on_device, take
 from ._categorical import CategoricalFamily
 from ._columns import ColumnTypes, CopulaColumns, model_layout
 from ._copula import CopulaFamily
@@ -109,7 +110,7 @@ class _BaseEM(BaseEstimator):
             reusable for inference on the same rows).
         """
         n_features = X.shape[1]
-        informative = ~np.isnan(X).all(axis=1)
+        informative = observed_rows(X)
         if sample_weight is not None:
             informative &= sample_weight > 0
         n_informative = int(informative.sum())
@@ -126,7 +127,7 @@ class _BaseEM(BaseEstimator):
         if self.warm_start and hasattr(self, "converged_"):
             self._check_warm_start(n_features)
         if not informative.all():
-            X = X[informative]
+            X = take(X, informative)
             if sample_weight is not None:
                 sample_weight = sample_weight[informative]
         if sample_weight is not None and np.all(sample_weight == 1):
@@ -210,8 +211,10 @@ class _BaseEM(BaseEstimator):
         if std is not None:
             params = std.params_to_original(params)
             prior_ = std.prior_to_original(prior_)
+        on_device = getattr(data, "on_device", False)
         for name, value in model.attributes(params).items():
-            setattr(self, name, value)
+            # Array API: attributes follow X (namespace, device, dtype).
+            setattr(self, name, data.from_host(value) if on_device else value)
         self._model_params = result.params
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
@@ -235,6 +238,8 @@ class _BaseEM(BaseEstimator):
 
     def _prepare(self, X, sample_weight=None):
         """Prepare ``X`` for the model, in blocks worked on by ``n_jobs`` processes."""
+        if not isinstance(X, np.ndarray):  # an array API device: one block
+            return self._model().prepare(X, sample_weight)
         n_jobs = effective_n_jobs(getattr(self, "n_jobs", None))
         return prepare_blocks(
             self._model().prepare, X, sample_weight, n_jobs, self._block_rows
@@ -261,7 +266,12 @@ class _BaseEM(BaseEstimator):
         log_prob, log_resp = self._run_inference(MixtureModel.log_resp, X, data)
         if self._standardization is not None:
             # Density of x_o = density of its standardised value / prod_j s_j.
-            log_prob += self._standardization.log_density_offset(~np.isnan(X))
+            if isinstance(X, np.ndarray):
+                observed = ~np.isnan(X)
+            else:
+                xp = namespace(X)
+                observed = xp.astype(~xp.isnan(X), X.dtype)
+            log_prob = log_prob + self._standardization.log_density_offset(observed)
         return log_prob, log_resp
 
     def _impute(self, X, data=None, random_state=None):
@@ -324,7 +334,7 @@ class _BaseEM(BaseEstimator):
         log_likelihood : float
             Mean of :meth:`score_samples`.
         """
-        return float(np.mean(self.score_samples(X)))
+        return mean(self.score_samples(X))
 
     def _model_input(self, X):
         """Select the columns the model was fitted on (all, for the clusterer)."""
@@ -428,13 +438,17 @@ class _GaussianEM(_BaseEM):
         (:class:`~em_sklearn._columns.ColumnTypes`; None when every column is
         a float column, the numeric path of :func:`check_X`).
         """
-        types = (
-            ColumnTypes.infer(
+        if on_device(X):
+            # An array of another array API namespace: float columns only.
+            if reset:
+                self._check_device_settings()
+            types = None
+        elif reset:
+            types = ColumnTypes.infer(
                 self, X, self.categorical_features, self.ordinal_features
             )
-            if reset
-            else self._column_types
-        )
+        else:
+            types = self._column_types
         if types is None:
             X_checked = check_X(self, X, reset=reset)
         else:
@@ -450,6 +464,26 @@ class _GaussianEM(_BaseEM):
                 self.feature_types_ = types.kinds
                 self.categories_ = types.categories
         return X_checked
+
+    def _check_device_settings(self):
+        """Refuse what the array API path does not do (ValueError, naming it)."""
+        refused = [
+            f"{name}={value!r}"
+            for name, value, allowed in (
+                ("categorical_features", self.categorical_features, ("from_dtype",)),
+                ("ordinal_features", self.ordinal_features, ("from_dtype",)),
+                ("marginal", self.marginal, ("auto", "gaussian")),
+            )
+            if value is not None and not (isinstance(value, str) and value in allowed)
+        ]
+        if refused:
+            raise ValueError(
+                f"{type(self).__name__} fits arrays of another array API namespace "
+                "(torch, CuPy, ...) as continuous columns with Gaussian components; "
+                f"{refused[0]} needs the NumPy path. Pass a NumPy array or a "
+                "DataFrame for mixed-type columns, or leave the parameter at its "
+                "default."
+            )
 
     def _set_layout(self, keep, X=None, sample_weight=None):
         """Decide the model's columns and families, and estimate the copula's
@@ -489,8 +523,8 @@ class _GaussianEM(_BaseEM):
             return X
         keep = self._model_features()
         if not keep.all():
-            X = X[:, keep]
-        return np.ascontiguousarray(X)
+            X = take(X, keep, axis=1)
+        return np.ascontiguousarray(X) if isinstance(X, np.ndarray) else X
 
     def _impute(self, X, data=None, random_state=None):
         """Imputations of model input ``X``, copula columns mapped back to values."""

@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask, _out_of_core
+from ._array_api import argmax, check_host, exp, like, mean
 from ._base import _GaussianEM
 from ._online import partial_fit_model
 from ._parallel import close
@@ -275,6 +276,11 @@ default='from_dtype'
     ``GaussianMixture``: absolute ``reg_covar``, k-means on the raw data), so
     standardise columns of very different scales first if that matters.
 
+    Array API: with ``sklearn.set_config(array_api_dispatch=True)`` a torch
+    tensor, CuPy array or other array API array (continuous columns) is fitted
+    on its own device; fitted attributes and outputs follow ``X`` (namespace,
+    device, float dtype). See the user guide's "Large data" page.
+
     References
     ----------
     .. [1] Dempster, Laird & Rubin (1977), Maximum likelihood from incomplete
@@ -367,7 +373,7 @@ default='from_dtype'
                 close(data)
                 data = None
             try:
-                self.labels_ = self._log_resp(X, data)[1].argmax(axis=1)
+                self.labels_ = argmax(self._log_resp(X, data)[1], axis=1)
             finally:
                 close(data)
         return self.labels_
@@ -407,6 +413,7 @@ default='from_dtype'
             The updated estimator.
         """
         with self._unchanged_on_failure():
+            check_host(self, X, "partial_fit")
             start = not hasattr(self, "_model_params")
             X = self._check_X(X, reset=start)
             sample_weight = check_sample_weight(sample_weight, X)
@@ -429,7 +436,7 @@ default='from_dtype'
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        return self.predict_proba(X).argmax(axis=1)
+        return argmax(self.predict_proba(X), axis=1)
 
     def predict_proba(self, X):
         """Compute each component's responsibility for each sample.
@@ -451,7 +458,7 @@ default='from_dtype'
             return _out_of_core.infer(self, "predict_proba", X)
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        return np.exp(self._log_resp(self._model_input(X))[1])
+        return exp(self._log_resp(self._model_input(X))[1])
 
     def transform(self, X):
         """Transform ``X`` into its responsibilities (same as :meth:`predict_proba`).
@@ -494,8 +501,8 @@ default='from_dtype'
             Lower is better.
         """
         log_prob = self.score_samples(X)  # one inference pass
-        n_samples = len(log_prob)
-        log_likelihood = float(np.mean(log_prob)) * n_samples
+        n_samples = log_prob.shape[0]
+        log_likelihood = mean(log_prob) * n_samples
         return -2 * log_likelihood + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X):
@@ -513,7 +520,7 @@ default='from_dtype'
             log-likelihood (also with a ``prior``); lower is better.
         """
         log_prob = self.score_samples(X)  # one inference pass
-        log_likelihood = float(np.mean(log_prob)) * len(log_prob)
+        log_likelihood = mean(log_prob) * log_prob.shape[0]
         return -2 * log_likelihood + 2 * self._n_parameters()
 
     def sample(self, n_samples=1):
@@ -542,4 +549,6 @@ default='from_dtype'
         X, y = self._model().sample(
             self._fitted_params(), n_samples, check_random_state(self.random_state)
         )
-        return self._model_output(X), y
+        # (an array API fit samples in its namespace, on its device, as means_)
+        fitted = getattr(self, "means_", None)
+        return like(self._model_output(X), fitted), like(y, fitted)

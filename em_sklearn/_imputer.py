@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask, _out_of_core
+from ._array_api import check_host, column_all, column_any, like, namespace
 from ._base import _GaussianEM
 from ._online import partial_fit_model
 from ._parallel import close
@@ -287,6 +288,11 @@ default='from_dtype'
     ``s`` missing entries costs ``O(s^3)`` per component and iteration on top
     of the complete-data work.
 
+    Array API: with ``sklearn.set_config(array_api_dispatch=True)`` a torch
+    tensor, CuPy array or other array API array (continuous columns) is fitted
+    on its own device; fitted attributes and outputs follow ``X`` (namespace,
+    device, float dtype). See the user guide's "Large data" page.
+
     The model is fitted on standardised columns, ``(x_j - c_j) / s_j`` with
     ``c_j`` and ``s_j`` the mean and standard deviation of column ``j``'s
     observed entries (``s_j = 1`` for a column with zero or undefined spread;
@@ -474,13 +480,10 @@ default='from_dtype'
         with self._unchanged_on_failure():
             X = self._check_X(X, reset=True)
             sample_weight = check_sample_weight(sample_weight, X)
-            missing_mask = np.isnan(X)
-            self._set_empty_features(missing_mask.all(axis=0), stacklevel=4)
+            self._set_empty_features(column_all(X, "isnan"), stacklevel=4)
             self._set_layout(~self._empty_features, X, sample_weight)
             data = self._fit_model(self._model_input(X), sample_weight)
-            self.indicator_ = None
-            if self.add_indicator:
-                self.indicator_ = MissingIndicator(error_on_new=False).fit(X)
+            self.indicator_ = _fit_indicator(X) if self.add_indicator else None
         return X, data if data.n_samples == X.shape[0] else None
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -524,6 +527,7 @@ default='from_dtype'
         """
         with self._unchanged_on_failure():
             start = not hasattr(self, "_model_params")
+            check_host(self, X, "partial_fit")
             X = self._check_X(X, reset=start)
             sample_weight = check_sample_weight(sample_weight, X)
             if start:
@@ -531,9 +535,7 @@ default='from_dtype'
                     np.isnan(X).all(axis=0), stacklevel=3, where=" in the first batch"
                 )
                 self._set_layout(~self._empty_features, X, sample_weight)
-                self.indicator_ = None
-                if self.add_indicator:
-                    self.indicator_ = MissingIndicator(error_on_new=False).fit(X)
+                self.indicator_ = _fit_indicator(X) if self.add_indicator else None
             partial_fit_model(self, self._model_input(X), sample_weight)
         return self
 
@@ -568,6 +570,8 @@ default='from_dtype'
         X_model = self._model_input(X)
         rng = check_random_state(self.random_state) if self.sample_posterior else None
         X_hat = self._impute(X_model, data, random_state=rng)
+        if not isinstance(X, np.ndarray):
+            return self._fill_on_device(X, X_model, X_hat)
         missing = np.isnan(X_model)
         if X.dtype != X_hat.dtype:
             # float32 output: an imputation beyond float32's range would become
@@ -601,6 +605,31 @@ default='from_dtype'
                 [X_filled, self.indicator_.transform(X).astype(X_filled.dtype)]
             )
         return X_filled
+
+    def _fill_on_device(self, X, X_model, X_hat):
+        """:meth:`_transform`'s output for an array API input (see ``_array_api``).
+
+        The same filling as for NumPy input, in X's namespace and on its
+        device (continuous columns only: no copula, no levels).
+        """
+        xp = namespace(X)
+        # Observed entries are copied back from the input: bit for bit unchanged.
+        out = xp.where(xp.isnan(X_model), xp.astype(X_hat, X.dtype), X_model)
+        empty = self._empty_features
+        if self.keep_empty_features and empty.any():
+            # Empty-at-fit columns: 0 where missing, observed values kept,
+            # put back among the others by one permutation of the columns.
+            extra = xp.take(X, like(np.flatnonzero(empty), X), axis=1)
+            extra = xp.where(xp.isnan(extra), xp.zeros_like(extra), extra)
+            columns = np.concatenate([np.flatnonzero(~empty), np.flatnonzero(empty)])
+            out = xp.take(
+                xp.concat([out, extra], axis=1), like(np.argsort(columns), X), axis=1
+            )
+        if self.indicator_ is not None:
+            features = like(self.indicator_.features_, X)
+            indicator = xp.astype(xp.isnan(xp.take(X, features, axis=1)), out.dtype)
+            out = xp.concat([out, indicator], axis=1)
+        return out
 
     def get_feature_names_out(self, input_features=None):
         """Get output feature names for transformation.
@@ -680,3 +709,15 @@ default='from_dtype'
 
     def _feature_names(self):
         return _check_feature_names_in(self, None)
+
+
+def _fit_indicator(X):
+    """``MissingIndicator(error_on_new=False)`` fitted to ``X``'s missing columns.
+
+    An array API input is summarised on the host by one row that is NaN where
+    its column has a missing entry: the indicator's features are those.
+    """
+    if not isinstance(X, np.ndarray):
+        X = np.where(column_any(X, "isnan"), np.nan, 0.0)[None, :]
+    return MissingIndicator(error_on_new=False).fit(X)
+

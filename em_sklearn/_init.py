@@ -3,6 +3,8 @@
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
+from ._array_api import is_numpy, namespace
+
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
@@ -13,19 +15,32 @@ def initial_resp(X_filled, n_components, init_params, random_state, sample_weigh
     'random_from_data' draws rows with probability proportional to their
     weight, so a row of weight ``w`` acts as ``w`` copies of itself.
 
+    An array of another array API namespace (array-api-strict, torch, CuPy)
+    is initialised in that namespace and on its device by
+    :func:`~em_sklearn._xp_kmeans.xp_initial_resp`, with the same draws from
+    ``random_state``, hence the same result up to floating rounding.
+
     Parameters
     ----------
-    X_filled : ndarray of shape (n_samples, n_features)
+    X_filled : ndarray or array of shape (n_samples, n_features)
         Mean-filled data.
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : RandomState
-    sample_weight : ndarray of shape (n_samples,) or None, default=None
+    sample_weight : ndarray or array of shape (n_samples,) or None, default=None
 
     Returns
     -------
-    resp : ndarray of shape (n_samples, n_components)
+    resp : ndarray or array of shape (n_samples, n_components)
+        An array of X_filled's namespace, device and dtype for a non-NumPy
+        X_filled.
     """
+    if not isinstance(X_filled, np.ndarray) and not is_numpy(namespace(X_filled)):
+        from ._xp_kmeans import xp_initial_resp
+
+        return xp_initial_resp(
+            X_filled, n_components, init_params, random_state, sample_weight
+        )
     n_samples = X_filled.shape[0]
     if n_components == 1 and init_params in ("kmeans", "random"):
         # Every such start gives all-ones responsibilities: skip the k-means fit.

@@ -34,6 +34,7 @@ from typing import Protocol
 import numpy as np
 from scipy.special import gammaln
 
+from ._array_api import device, namespace, to_numpy
 from ._init import initial_resp
 
 
@@ -211,11 +212,14 @@ default='kmeans'
             )
             if weights is not None:
                 resp = resp * weights[:, None]
+            xp = namespace(resp)
             stats = MixtureStats(
-                nk=resp.sum(axis=0),
+                nk=to_numpy(xp.sum(resp, axis=0)),
                 components=self.family.complete_data_statistics(X_filled, resp),
                 log_likelihood=0.0,
-                n_samples=len(X_filled) if weights is None else float(weights.sum()),
+                n_samples=(
+                    X_filled.shape[0] if weights is None else float(xp.sum(weights))
+                ),
             )
             estimate = self.m_step(stats)
         weights = estimate.weights if self.weights_init is None else self.weights_init
@@ -240,30 +244,36 @@ default='kmeans'
     def _block_statistics(self, params, block):
         """E-step of one block of rows (see :meth:`e_step`)."""
         family = self.family
-        nk = np.zeros(params.n_components)
-        log_likelihood = 0.0
+        # Sums stay in the block's namespace (on its device) until the end:
+        # one transfer to the host per block and E-step.
+        nk, log_likelihood = None, 0.0
         acc = family.accumulator(params.components, block)
         for chunk, terms, log_prob_norm, log_resp in self._iter_responsibilities(
             params, block, acc
         ):
             resp = _exp(log_resp)
+            on_host = isinstance(resp, np.ndarray)
+            xp = np if on_host else namespace(resp)
             weights = block.chunk_weights(chunk)
             if weights is None:
-                log_likelihood += log_prob_norm.sum()
+                log_likelihood = log_likelihood + xp.sum(log_prob_norm)
             else:
                 # A row of weight w counts as w copies of itself: every
                 # statistic is linear in its responsibilities.
-                log_likelihood += weights @ log_prob_norm
-                resp *= weights[:, None]
-            nk_chunk = resp.sum(axis=0)
-            nk += nk_chunk
-            rows = [
-                _significant_rows(r, total, self.negligible)
-                for r, total in zip(resp.T, nk_chunk, strict=True)
-            ]
+                log_likelihood = log_likelihood + weights @ log_prob_norm
+                resp = resp * weights[:, None]
+            nk_chunk = xp.sum(resp, axis=0)
+            nk = nk_chunk if nk is None else nk + nk_chunk
+            if on_host:
+                rows = [
+                    _significant_rows(r, total, self.negligible)
+                    for r, total in zip(resp.T, nk_chunk, strict=True)
+                ]
+            else:  # a device computes every pair rather than gather a subset
+                rows = [None] * params.n_components
             family.accumulate(acc, terms, resp, rows)
         return MixtureStats(
-            nk=nk,
+            nk=np.zeros(params.n_components) if nk is None else to_numpy(nk),
             components=family.statistics(acc),
             log_likelihood=float(log_likelihood),
             n_samples=block.block_weight,
@@ -377,14 +387,28 @@ default='kmeans'
 
         ``accumulator`` (an E-step's) is passed on to the family's terms.
         """
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)  # a zero weight gives -inf
+        if getattr(block, "on_device", False):
+            log_weights = block.from_host(log_weights)
         terms_of = self.family.iter_terms(params.components, block, accumulator)
         for chunk, terms in terms_of:
             log_prob_norm, log_resp = _log_responsibilities(
-                terms.log_prob, params.weights, terms.nothing_observed
+                terms.log_prob, log_weights, terms.nothing_observed
             )
             yield chunk, terms, log_prob_norm, log_resp
 
     def _block_log_resp(self, params, block):
+        if getattr(block, "on_device", False):
+            parts = [
+                (chunk_log_prob, chunk_log_resp)
+                for _, _, chunk_log_prob, chunk_log_resp in self._iter_responsibilities(
+                    params, block
+                )
+            ]
+            return tuple(
+                block.in_row_order(list(part)) for part in zip(*parts, strict=True)
+            )
         log_prob_norm = np.empty(block.n_samples)
         log_resp = np.empty((block.n_samples, params.n_components))
         for chunk, _, chunk_log_prob, chunk_log_resp in self._iter_responsibilities(
@@ -396,23 +420,40 @@ default='kmeans'
         return log_prob_norm, log_resp
 
     def _block_conditional_mean(self, params, block):
-        out = np.empty((block.n_samples, block.n_features))
-        for chunk, terms, _, log_resp in self._iter_responsibilities(params, block):
-            resp = _exp(log_resp)
-            out[chunk.rows] = self.family.conditional_mean(
-                params.components, terms, resp
-            )
-        return out
+        return self._per_chunk(block, params, self._chunk_conditional_mean)
+
+    def _chunk_conditional_mean(self, params, terms, resp):
+        return self.family.conditional_mean(params.components, terms, resp)
 
     def _block_draw(self, params, random_state, block):
-        out = np.empty((block.n_samples, block.n_features))
-        for chunk, terms, _, log_resp in self._iter_responsibilities(params, block):
-            resp = _exp(log_resp)
-            u = random_state.uniform(size=len(resp))  # (n_rows,)
+        draw = partial(self._chunk_draw, random_state=random_state)
+        return self._per_chunk(block, params, draw)
+
+    def _chunk_draw(self, params, terms, resp, random_state):
+        # The component by inverse CDF of one uniform per row, drawn on the host.
+        u = random_state.uniform(size=resp.shape[0])  # (n_rows,)
+        if isinstance(resp, np.ndarray):
             component = (np.cumsum(resp, axis=1)[:, :-1] < u[:, None]).sum(axis=1)
-            out[chunk.rows] = self.family.posterior_draw(
-                params.components, terms, component, random_state
-            )
+        else:
+            xp = namespace(resp)
+            u = xp.asarray(u, dtype=resp.dtype, device=device(resp))
+            below = xp.cumulative_sum(resp, axis=1)[:, :-1] < u[:, None]
+            component = xp.sum(xp.astype(below, xp.int64), axis=1)
+        return self.family.posterior_draw(
+            params.components, terms, component, random_state
+        )
+
+    def _per_chunk(self, block, params, fn):
+        """``fn(params, terms, resp)`` of every chunk of ``block``, rows in order."""
+        chunks = self._iter_responsibilities(params, block)
+        if getattr(block, "on_device", False):
+            parts = [
+                fn(params, terms, _exp(log_resp)) for _, terms, _, log_resp in chunks
+            ]
+            return block.in_row_order(parts)
+        out = np.empty((block.n_samples, block.n_features))
+        for chunk, terms, _, log_resp in chunks:
+            out[chunk.rows] = fn(params, terms, _exp(log_resp))
         return out
 
     # -- parameters -----------------------------------------------------------
@@ -442,17 +483,20 @@ default='kmeans'
     def params_from_attributes(self, estimator):
         """Read parameters back from an estimator's fitted attributes."""
         return MixtureParams(
-            estimator.weights_, self.family.params_from_attributes(estimator)
+            to_numpy(estimator.weights_), self.family.params_from_attributes(estimator)
         )
 
 
-def _log_responsibilities(log_prob, weights, nothing_observed):
+def _log_responsibilities(log_prob, log_weights, nothing_observed):
     """Compute per-row log-likelihoods and log-responsibilities by log-sum-exp.
+
+    In ``log_prob``'s namespace (NumPy's fast path, or the array API).
 
     Parameters
     ----------
-    log_prob : ndarray of shape (n_rows, n_components)
-    weights : ndarray of shape (n_components,)
+    log_prob : array of shape (n_rows, n_components)
+    log_weights : array of shape (n_components,)
+        In ``log_prob``'s namespace; -inf for a zero weight.
     nothing_observed : bool
         The rows have no observed entry: their likelihood is exactly 1 and
         their responsibilities are the weights (DESIGN §2).
@@ -462,8 +506,15 @@ def _log_responsibilities(log_prob, weights, nothing_observed):
     log_prob_norm : ndarray of shape (n_rows,)
     log_resp : ndarray of shape (n_rows, n_components)
     """
-    with np.errstate(divide="ignore"):
-        weighted = log_prob + np.log(weights)  # a zero weight gives -inf
+    weighted = log_prob + log_weights
+    if not isinstance(log_prob, np.ndarray):
+        xp = namespace(log_prob)
+        if nothing_observed:
+            return xp.zeros_like(log_prob[:, 0]), weighted
+        top = xp.max(weighted, axis=1)
+        top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+        log_prob_norm = xp.log(xp.sum(xp.exp(weighted - top[:, None]), axis=1)) + top
+        return log_prob_norm, weighted - log_prob_norm[:, None]
     if nothing_observed:
         return np.zeros(len(log_prob)), weighted
     # log-sum-exp by hand: scipy's is several times slower on (n, k) arrays.
@@ -481,6 +532,8 @@ def _log_responsibilities(log_prob, weights, nothing_observed):
 
 def _exp(log_resp):
     """Exponentiate log-responsibilities (underflow to 0 is expected)."""
+    if not isinstance(log_resp, np.ndarray):
+        return namespace(log_resp).exp(log_resp)
     with np.errstate(under="ignore"):
         return np.exp(log_resp)
 

@@ -49,6 +49,7 @@ from sklearn import get_config
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
 
+from ._array_api import on_device
 from ._missing_data import _Blocks
 from ._validation import check_no_empty_columns
 
@@ -78,7 +79,7 @@ def is_out_of_core(X, block_rows):
     if isinstance(X, np.ndarray):
         if not isinstance(X, np.memmap):
             return False
-    elif not _slices_by_rows(X):
+    elif on_device(X) or not _slices_by_rows(X):  # (CuPy arrays slice by rows)
         return False
     shape = getattr(X, "shape", ())
     return len(shape) == 2 and shape[0] >= 2 * block_rows

@@ -12,6 +12,7 @@ from functools import partial
 
 import numpy as np
 
+from ._array_api import like
 from ._gaussian import scale_covariance
 from ._product import part_of
 
@@ -82,7 +83,13 @@ class Standardization:
         return data
 
     def standardize(self, X):
-        """Return ``(X - center) / scale`` as a new float64 array (NaN stays NaN)."""
+        """Return ``(X - center) / scale`` as a new float64 array (NaN stays NaN).
+
+        An array of another array API namespace stays there, in its dtype (the
+        model's columns are all Gaussian then).
+        """
+        if not isinstance(X, np.ndarray):
+            return (X - like(self.center, X)) / like(self.scale, X)
         g = len(self.center)
         X_std = X.astype(np.float64)  # a copy
         X_std[:, :g] -= self.center
@@ -91,6 +98,8 @@ class Standardization:
 
     def unstandardize(self, Z):
         """Map standardised values back to original units, in place; return them."""
+        if not isinstance(Z, np.ndarray):  # (a new array)
+            return Z * like(self.scale, Z) + like(self.center, Z)
         g = len(self.center)
         Z[:, :g] *= self.scale
         Z[:, :g] += self.center
@@ -102,13 +111,18 @@ class Standardization:
         Parameters
         ----------
         observed : ndarray of bool of shape (n_samples, n_features)
+            Or, for an array of another array API namespace, 1 and 0 in the
+            data's float dtype.
 
         Returns
         -------
         offset : ndarray of shape (n_samples,)
             ``-sum_{j observed} log scale_j``.
         """
-        return -(observed[:, : len(self.scale)] @ np.log(self.scale))
+        log_scale = np.log(self.scale)
+        if not isinstance(observed, np.ndarray):  # (as 0 and 1 in X's dtype)
+            return -(observed @ like(log_scale, observed))
+        return -(observed[:, : len(self.scale)] @ log_scale)
 
     def objective_offset(self, data, n_components, with_prior):
         """Mean objective per row in standardised units minus in original units.

@@ -15,6 +15,16 @@ from sklearn.utils.validation import (  # noqa: F401
     validate_data,
 )
 
+from ._array_api import (
+    column_all,
+    column_any,
+    device,
+    namespace,
+    on_device,
+    supported_float_dtypes,
+    to_numpy,
+)
+
 __all__ = [
     "Interval",
     "StrOptions",
@@ -277,6 +287,10 @@ def check_X(estimator, X, *, reset):
         For sparse matrices and polars LazyFrames.
     """
     _check_not_lazy(estimator, X)
+    if on_device(X):
+        X_checked = _check_device_X(estimator, X, reset)
+        _check_finite(estimator, X, column_any(X_checked, "isinf"))
+        return X_checked
     if hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc"):
         X = _frame_to_numeric(estimator, X)
     elif _is_polars_frame(X):
@@ -291,7 +305,12 @@ def check_X(estimator, X, *, reset):
         if "could not convert" not in str(exc):
             raise
         raise ValueError(_non_numeric_message(estimator, X, exc)) from exc
-    infinite = np.isinf(X_checked).any(axis=0)
+    _check_finite(estimator, X, np.isinf(X_checked).any(axis=0))
+    return X_checked
+
+
+def _check_finite(estimator, X, infinite):
+    """Raise a ValueError naming the columns where ``infinite`` is True."""
     if infinite.any():
         columns = np.flatnonzero(infinite)
         cols = ", ".join(_column_name(estimator, X, j) for j in columns)
@@ -300,7 +319,21 @@ def check_X(estimator, X, *, reset):
             "missing-value marker; replace infinite values by NaN (to impute them) "
             "or by finite values."
         )
-    return X_checked
+
+
+def _check_device_X(estimator, X, reset):
+    """``check_X`` for an array of another array API namespace (``_array_api``).
+
+    The array stays in its namespace and on its device: integers become the
+    device's widest float dtype, float64 and float32 are kept.
+    """
+    return validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=supported_float_dtypes(namespace(X), device(X)),
+        ensure_all_finite=False,
+    )
 
 
 def check_no_empty_columns(estimator, X):
@@ -313,7 +346,7 @@ def check_no_empty_columns(estimator, X):
     X : ndarray of shape (n_samples, n_features)
         Validated data, NaN for missing entries.
     """
-    empty = np.isnan(X).all(axis=0)
+    empty = column_all(X, "isnan")
     if empty.any():
         cols = ", ".join(
             _column_name(estimator, X, j) for j in np.flatnonzero(empty)
@@ -347,6 +380,10 @@ def check_sample_weight(sample_weight, X):
     """
     if sample_weight is None:
         return None
+    if on_device(sample_weight):
+        sample_weight = to_numpy(sample_weight)
+    if not isinstance(X, np.ndarray):
+        X = np.empty((X.shape[0], 0))  # (only its number of rows is read)
     sample_weight = _check_sample_weight(
         sample_weight, X, dtype=np.float64, copy=True, ensure_non_negative=True
     )

@@ -2,8 +2,12 @@
 
 import os
 
-import pytest
-from hypothesis import HealthCheck, settings
+# scikit-learn's array API dispatch (tests/test_array_api.py) needs SciPy's,
+# which is read when SciPy is first imported: switch it on before anything.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci",

@@ -1,4 +1,8 @@
-"""The array API E-step (``_gaussian._xp``) against the NumPy engine's E-step.
+"""The device E-step (``_device_data``, ``_gaussian._xp``) against the NumPy engine.
+
+The mixture layer drives both: the same model's ``e_step``, ``log_resp``,
+``conditional_mean`` and ``posterior_draw`` on rows prepared for the NumPy
+engine and on the same rows prepared on an array API device.
 
 Runs on ``array-api-strict``, which checks that only the standard is used and
 simulates devices: ``device1`` (outputs must stay on it), and ``no_float64``
@@ -17,24 +21,18 @@ xps = pytest.importorskip(
     "array_api_strict",
     reason="the array API tests need array-api-strict (the 'test' extra)",
 )
-array_api_compat = pytest.importorskip(
-    "array_api_compat",
-    reason="the array API tests need array-api-compat (the 'test' extra)",
-)
 
+from em_sklearn._array_api import to_numpy  # noqa: E402
+from em_sklearn._device_data import SOLVERS, prepare_device_data  # noqa: E402
+from em_sklearn._gaussian import GaussianParams, gaussian_mixture  # noqa: E402
 from em_sklearn._gaussian._cholesky import (  # noqa: E402
     COVARIANCE_TYPES,
     compute_precision_cholesky,
 )
-from em_sklearn._gaussian._xp import (  # noqa: E402
-    SOLVERS,
-    prepare_groups,
-    reference_e_step,
-    xp_e_step,
-)
+from em_sklearn._mixture import MixtureParams  # noqa: E402
 
 CPU = xps.Device("CPU_DEVICE")
-FIELDS = ("log_likelihood", "nk", "s1", "s2", "log_prob_norm", "resp")
+FIELDS = ("log_likelihood", "nk", "s1", "s2", "log_prob_norm", "resp", "x_hat")
 
 
 def _problem(seed, n_samples, n_features, n_components, covariance_type, rate):
@@ -68,19 +66,73 @@ def _problem(seed, n_samples, n_features, n_components, covariance_type, rate):
     return X, weights, means, prec_chol
 
 
-def _numpy(a):
-    """A float64 NumPy copy of an array-api-strict array (from any device)."""
-    return np.asarray(a.to_device(CPU), dtype=np.float64)
+def _run(X, weights, means, prec_chol, covariance_type, data):
+    """Every E-step and inference quantity of ``data``, as float64 NumPy arrays."""
+    n_components = len(weights)
+    model = gaussian_mixture(n_components, covariance_type, 0.0)
+    params = MixtureParams(
+        np.asarray(weights, dtype=np.float64),
+        GaussianParams.from_precisions_cholesky(
+            np.asarray(means, dtype=np.float64),
+            np.asarray(prec_chol, dtype=np.float64),
+            covariance_type,
+        ),
+    )
+    stats = model.e_step(params, data)
+    log_prob_norm, log_resp = model.log_resp(params, data)
+    return {
+        "log_likelihood": np.float64(stats.log_likelihood),
+        "nk": stats.nk,
+        "s1": stats.components.s1,
+        "s2": stats.components.s2,
+        "ref": stats.components.ref,
+        "log_prob_norm": to_numpy(log_prob_norm),
+        "resp": np.exp(to_numpy(log_resp)),
+        "x_hat": np.where(
+            np.isnan(X), to_numpy(model.conditional_mean(params, data)), 0.0
+        ),
+    }
 
 
-def _assert_e_step_equal(result, expected, rtol, atol, fields=FIELDS):
+def _both(
+    X,
+    weights,
+    means,
+    prec_chol,
+    covariance_type,
+    *,
+    sample_weight=None,
+    device=CPU,
+    dtype=np.float64,
+    **settings,
+):
+    """The NumPy engine's results and the device's, the device's arrays kept."""
+    host = gaussian_mixture(len(weights), covariance_type, 0.0).prepare(
+        X.astype(dtype).astype(np.float64), sample_weight
+    )
+    data = prepare_device_data(
+        xps.asarray(X.astype(dtype), device=device),
+        len(weights),
+        None
+        if sample_weight is None
+        else xps.asarray(sample_weight.astype(dtype), device=device),
+        **settings,
+    )
+    return (
+        _run(X, weights, means, prec_chol, covariance_type, host),
+        _run(X, weights, means, prec_chol, covariance_type, data),
+        data,
+    )
+
+
+def _assert_equal(result, expected, rtol, atol, fields=FIELDS):
     for name in fields:
-        actual, desired = _numpy(getattr(result, name)), getattr(expected, name)
+        actual, desired = result[name], expected[name]
         assert_allclose(
             actual,
             desired,
             rtol=rtol,
-            atol=atol * np.max(np.abs(desired)),
+            atol=atol * max(np.max(np.abs(desired)), 1e-300),
             err_msg=name,
         )
 
@@ -94,20 +146,14 @@ def test_e_step_equals_numpy_engine(
     covariance_type, solver, missing_rate, n_components, n_features, global_random_seed
 ):
     """nk, s1, s2, the log-likelihood and the per-row results equal the NumPy E-step."""
-    X, weights, means, prec_chol = _problem(
+    problem = _problem(
         global_random_seed, 120, n_features, n_components, covariance_type, missing_rate
     )
-    expected = reference_e_step(X, weights, means, prec_chol, covariance_type)
-    result = xp_e_step(
-        *map(xps.asarray, (X, weights, means, prec_chol)),
-        covariance_type,
-        solver=solver,
-        return_rows=True,
-    )
+    expected, result, _ = _both(*problem, covariance_type, solver=solver)
     # Same formulas, other order of operations: rounding only. atol is
     # relative to each array's largest entry (entries of s1 and s2 may sum
     # to nearly 0).
-    _assert_e_step_equal(result, expected, rtol=1e-10, atol=1e-10)
+    _assert_equal(result, expected, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -115,24 +161,23 @@ def test_e_step_equals_numpy_engine(
 def test_outputs_follow_the_namespace_and_device_of_X(
     covariance_type, solver, global_random_seed
 ):
-    """On array-api-strict's 'device1', every output is an array of its, there."""
+    """On array-api-strict's 'device1', rows and results stay arrays of its, there."""
     device = xps.Device("device1")
-    X, weights, means, prec_chol = _problem(
-        global_random_seed, 150, 4, 3, covariance_type, 0.3
+    problem = _problem(global_random_seed, 150, 4, 3, covariance_type, 0.3)
+    expected, result, data = _both(
+        *problem, covariance_type, solver=solver, device=device
     )
-    result = xp_e_step(
-        *(xps.asarray(a, device=device) for a in (X, weights, means, prec_chol)),
-        covariance_type,
-        solver=solver,
-        return_rows=True,
-    )
-    for name in FIELDS:
-        out = getattr(result, name)
-        assert array_api_compat.array_namespace(out) is xps, name
-        assert out.device == device, name
-        assert out.dtype == xps.float64, name
-    expected = reference_e_step(X, weights, means, prec_chol, covariance_type)
-    _assert_e_step_equal(result, expected, rtol=1e-10, atol=1e-10)
+    model = gaussian_mixture(3, covariance_type, 0.0)
+    params = model.initial_params(data, np.random.RandomState(0))
+    for out in (
+        *model.log_resp(params, data),
+        model.conditional_mean(params, data),
+        model.posterior_draw(params, data, np.random.RandomState(0)),
+    ):
+        assert isinstance(out, type(data.groups[0].X0))
+        assert out.device == device
+        assert out.dtype == xps.float64
+    _assert_equal(result, expected, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -141,117 +186,99 @@ def test_outputs_follow_the_namespace_and_device_of_X(
 def test_float32_within_scikit_learn_tolerances(
     covariance_type, solver, device_name, global_random_seed
 ):
-    """float32 in, float32 out, within rtol 1e-4 / atol 5e-4 of the float64 E-step.
+    """float32 rows: within rtol 1e-4 / atol 5e-4 of the float64 E-step.
 
-    'no_float64' is array-api-strict's device without float64: the E-step
-    makes no float64 array (it would raise there), so it runs unchanged.
+    'no_float64' is array-api-strict's device without float64: the device
+    path makes no float64 array (it would raise there).
     """
-    device = xps.Device(device_name)
-    X, weights, means, prec_chol = (
-        a.astype(np.float32)
-        for a in _problem(global_random_seed, 300, 6, 3, covariance_type, 0.2)
-    )
-    result = xp_e_step(
-        *(xps.asarray(a, device=device) for a in (X, weights, means, prec_chol)),
+    problem = _problem(global_random_seed, 300, 6, 3, covariance_type, 0.2)
+    # The same float32 values, computed in float64 by the NumPy engine.
+    expected, result, data = _both(
+        *problem,
         covariance_type,
         solver=solver,
-        return_rows=True,
+        device=xps.Device(device_name),
+        dtype=np.float32,
     )
-    for name in FIELDS:
-        out = getattr(result, name)
-        assert out.dtype == xps.float32, name
-        assert out.device == device, name
-    # The same float32 values, computed in float64 by the NumPy engine.
-    expected = reference_e_step(X, weights, means, prec_chol, covariance_type)
-    for name in FIELDS:
-        # scikit-learn's float32 tolerances for its array API tests.
-        assert_allclose(
-            _numpy(getattr(result, name)),
-            getattr(expected, name),
-            rtol=1e-4,
-            atol=5e-4,
-            err_msg=name,
-        )
+    assert data.dtype == xps.float32
+    # scikit-learn's float32 tolerances for its array API tests, about each
+    # array's largest entry.
+    _assert_equal(result, expected, rtol=1e-4, atol=5e-4)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_blocks_and_prepared_rows_do_not_change_the_statistics(
-    covariance_type, global_random_seed
-):
-    """Tiny blocks, prepared rows and the whole data at once agree to rounding."""
-    X, weights, means, prec_chol = _problem(
-        global_random_seed, 200, 5, 2, covariance_type, 0.3
-    )
-    arrays = [xps.asarray(a) for a in (X, weights, means, prec_chol)]
-    whole = xp_e_step(*arrays, covariance_type, return_rows=True)
-    data = prepare_groups(arrays[0])
+def test_chunks_do_not_change_the_statistics(covariance_type, global_random_seed):
+    """Tiny chunks and one chunk per group agree to rounding; groups are by count."""
+    problem = _problem(global_random_seed, 200, 5, 2, covariance_type, 0.3)
+    whole, _, data = _both(*problem, covariance_type)
     assert [group.n_missing for group in data.groups] == sorted(
-        {int(s) for s in np.isnan(X).sum(axis=1)}
+        {int(s) for s in np.isnan(problem[0]).sum(axis=1)}
     )
-    blocked = xp_e_step(
-        data, *arrays[1:], covariance_type, block_elements=64, return_rows=True
-    )
-    # Sums over other blocks of rows: rounding only.
-    _assert_e_step_equal(blocked, whole, rtol=1e-12, atol=1e-12)
+    _, chunked, data = _both(*problem, covariance_type, block_elements=64)
+    assert len(data.chunks) > 2 * len(data.groups)
+    _assert_equal(chunked, whole, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_sample_weight_and_reference_means(covariance_type, global_random_seed):
-    """Weighted rows and moments about other reference means equal NumPy's E-step."""
+def test_sample_weight(covariance_type, global_random_seed):
+    """Weighted rows equal the NumPy engine's weighted E-step."""
     X, weights, means, prec_chol = _problem(
         global_random_seed, 150, 4, 3, covariance_type, 0.3
     )
     rng = np.random.default_rng(global_random_seed + 1)
     sample_weight = rng.uniform(0.1, 3.0, size=len(X))
-    ref = means + rng.normal(scale=0.5, size=means.shape)
-    expected = reference_e_step(
-        X,
+    expected, result, _ = _both(
+        X, weights, means, prec_chol, covariance_type, sample_weight=sample_weight
+    )
+    _assert_equal(result, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_posterior_draws_have_the_conditional_moments(
+    covariance_type, global_random_seed
+):
+    """Many draws of one row's missing entries: their mean and covariance are the
+    conditional mean and covariance of the NumPy engine (Monte Carlo error)."""
+    X, weights, means, prec_chol = _problem(
+        global_random_seed, 4, 4, 2, covariance_type, 0.0
+    )
+    row = X[3].copy()
+    row[[0, 2]] = np.nan
+    n_draws = 4000
+    rows = np.tile(row, (n_draws, 1))
+    model = gaussian_mixture(2, covariance_type, 0.0)
+    params = MixtureParams(
         weights,
-        means,
-        prec_chol,
-        covariance_type,
-        ref=ref,
-        sample_weight=sample_weight,
+        GaussianParams.from_precisions_cholesky(means, prec_chol, covariance_type),
     )
-    result = xp_e_step(
-        *map(xps.asarray, (X, weights, means, prec_chol)),
-        covariance_type,
-        ref=xps.asarray(ref),
-        sample_weight=xps.asarray(sample_weight),
-        return_rows=True,
+    data = prepare_device_data(xps.asarray(rows), 2)
+    draws = to_numpy(
+        model.posterior_draw(params, data, np.random.RandomState(global_random_seed))
     )
-    _assert_e_step_equal(result, expected, rtol=1e-10, atol=1e-10)
-
-
-def test_numpy_input_gives_numpy_output():
-    """Plain NumPy arrays go through array_api_compat's wrapper and come back NumPy."""
-    X, weights, means, prec_chol = _problem(0, 80, 3, 2, "full", 0.3)
-    result = xp_e_step(X, weights, means, prec_chol, "full")
-    # NumPy returns 0-d results as NumPy scalars.
-    assert isinstance(result.log_likelihood, np.float64)
-    assert all(isinstance(getattr(result, n), np.ndarray) for n in FIELDS[1:4])
-    expected = reference_e_step(X, weights, means, prec_chol, "full")
-    for name in FIELDS[:4]:
-        assert_allclose(
-            getattr(result, name), getattr(expected, name), rtol=1e-10, atol=0
-        )
+    assert_allclose(draws[:, [1, 3]], rows[:, [1, 3]])  # observed: the input
+    # The NumPy engine's conditional mean; the covariance by its draws.
+    host = model.prepare(rows)
+    expected_mean = model.conditional_mean(params, host)[0, [0, 2]]
+    host_draws = model.posterior_draw(params, host, np.random.RandomState(1))
+    expected_cov = np.cov(host_draws[:, [0, 2]].T)
+    sd = np.sqrt(np.diag(expected_cov))
+    assert_allclose(
+        draws[:, [0, 2]].mean(axis=0),
+        expected_mean,
+        atol=5 * sd.max() / np.sqrt(n_draws),
+    )
+    assert_allclose(
+        np.cov(draws[:, [0, 2]].T), expected_cov, rtol=0.15, atol=0.15 * sd.max() ** 2
+    )
 
 
 def test_invalid_arguments_are_refused():
-    """Unknown covariance types and solvers, and weights given twice, raise."""
-    X, weights, means, prec_chol = (
-        xps.asarray(a) for a in _problem(0, 20, 2, 1, "full", 0.0)
-    )
-    msg = "covariance_type must be one of ('full', 'tied', 'diag', 'spherical'). "
-    with pytest.raises(ValueError, match=re.escape(msg + "Got 'lower' instead.")):
-        xp_e_step(X, weights, means, prec_chol, "lower")
+    """Unknown solvers and integer rows raise, naming what is wrong."""
+    X = xps.asarray(np.zeros((3, 2)))
     msg = "solver must be one of ('sweep', 'cholesky'). Got 'lu' instead."
     with pytest.raises(ValueError, match=re.escape(msg)):
-        xp_e_step(X, weights, means, prec_chol, solver="lu")
-    msg = "Give sample_weight to prepare_groups, not with prepared rows."
-    with pytest.raises(ValueError, match=re.escape(msg)):
-        xp_e_step(prepare_groups(X), weights, means, prec_chol, sample_weight=weights)
+        prepare_device_data(X, 1, solver="lu")
     # The dtype is printed as the namespace prints it (array_api_strict.int64).
     msg = re.escape("X must have a real floating dtype. Got ") + ".*int64 instead"
     with pytest.raises(TypeError, match=msg):
-        prepare_groups(xps.asarray(np.zeros((3, 2), dtype=np.int64)))
+        prepare_device_data(xps.asarray(np.zeros((3, 2), dtype=np.int64)), 1)

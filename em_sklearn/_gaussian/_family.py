@@ -11,7 +11,10 @@ kernels (packed sweep, two-phase elimination, shared-pattern chunks) live in
 
 import numpy as np
 
+from .._array_api import to_numpy
+from .._device_data import prepare_device_data
 from .._missing_data import prepare_missing_data
+from . import _device
 from ._cholesky import compute_precision_cholesky_from_precisions, compute_precisions
 from ._kernels import (
     PassConstants,
@@ -102,8 +105,12 @@ class GaussianFamily:
 
         Returns
         -------
-        data : MissingData
+        data : MissingData or DeviceData
+            A DeviceData for an array of another array API namespace (see
+            ``_device``).
         """
+        if not isinstance(X, np.ndarray):
+            return prepare_device_data(X, n_components, sample_weight)
         return prepare_missing_data(X, n_components, sample_weight, settings=settings)
 
     # -- E-step ----------------------------------------------------------------
@@ -117,6 +124,9 @@ class GaussianFamily:
         at once; otherwise (inference) they are only eliminated, and completed
         when the moments are asked for.
         """
+        if getattr(block, "on_device", False):
+            yield from _device.iter_terms(self, params, block, accumulator)
+            return
         full = self.covariance_type in ("full", "tied")
         constants = PassConstants.of(params, block)
         policy = None if accumulator is None else accumulator.policy
@@ -131,6 +141,8 @@ class GaussianFamily:
 
     def accumulator(self, params, block):
         """Return empty running sums for one block's E-step."""
+        if getattr(block, "on_device", False):
+            return _device.DeviceAccumulator(params, block)
         return _Accumulator(
             params, block, SweepPolicy(self.covariance_type, self.sweep_above)
         )
@@ -147,6 +159,8 @@ class GaussianFamily:
         rows : list over components of (ndarray of int, or None)
             The rows whose responsibility is not negligible (None: all).
         """
+        if isinstance(accumulator, _device.DeviceAccumulator):
+            return _device.accumulate(accumulator, terms, resp)
         acc, chunk = accumulator, terms.chunk
         full = acc.full
         if chunk.n_missing and not chunk.shared:
@@ -176,6 +190,8 @@ class GaussianFamily:
 
     def statistics(self, accumulator):
         """Return the block's statistics once every chunk was accumulated."""
+        if isinstance(accumulator, _device.DeviceAccumulator):
+            return _device.statistics(accumulator)
         acc = accumulator
         s2 = acc.s2
         if acc.full:
@@ -197,6 +213,8 @@ class GaussianFamily:
         stats : GaussianStats
             About the data's mean.
         """
+        if not isinstance(X, np.ndarray):
+            return _device.complete_data_statistics(self, X, resp)
         n_components = resp.shape[1]
         center = X.mean(axis=0)
         diff = X - center  # (n_samples, n_features)
@@ -331,6 +349,8 @@ class GaussianFamily:
         -------
         X_hat : ndarray of shape (n_rows, n_features)
         """
+        if isinstance(terms, _device.DeviceTerms):
+            return _device.conditional_mean(terms, resp)
         x_hat = resp @ params.means  # (n_rows, n_features)
         moments = terms.moments([None] * params.n_components, need_cov=False)
         for k, (dev, _, _) in enumerate(moments):
@@ -359,6 +379,8 @@ class GaussianFamily:
             Drawn values at the missing entries; the observed entries equal
             the zero-filled input.
         """
+        if isinstance(terms, _device.DeviceTerms):
+            return _device.posterior_draw(params, terms, component, random_state)
         chunk = terms.chunk
         full = self.covariance_type in ("full", "tied")
         n_components, n_features = params.means.shape
@@ -414,9 +436,10 @@ class GaussianFamily:
 
     def params_from_attributes(self, estimator):
         """Read parameters back from an estimator's fitted attributes."""
+        # (on the host: attributes of an array API fit are on its device)
         return GaussianParams(
-            estimator.means_,
-            estimator.covariances_,
-            estimator.precisions_cholesky_,
+            to_numpy(estimator.means_),
+            to_numpy(estimator.covariances_),
+            to_numpy(estimator.precisions_cholesky_),
             self.covariance_type,
         )
