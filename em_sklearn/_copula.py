@@ -533,23 +533,11 @@ class CopulaData(MissingData):
         )
 
     def filled_with(self, means):
-        """Initial latent rows (see :meth:`mean_filled`) with the given means."""
+        """Initial latent rows: an ordinal entry gets its interval's truncated
+        mean (of the standard normal: the latent margins are), a missing entry
+        ``means`` (the column means of those values, in initialisation)."""
         filled, observed = self._informative()
         return np.where(observed, filled, means)
-
-    def mean_filled(self):
-        """Initial latent rows: an ordinal entry gets its interval's truncated mean.
-
-        The truncated standard-normal mean (the latent margins are standard
-        normal), and a missing entry the column mean of those values.
-
-        Returns
-        -------
-        X_filled : ndarray of shape (n_samples, n_features)
-        weights : ndarray of shape (n_samples,) or None
-        """
-        filled, observed = self._informative()
-        return np.where(observed, filled, self.column_means()), self.weights
 
 
 def _row_settings(settings, n_components):

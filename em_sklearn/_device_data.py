@@ -214,11 +214,8 @@ class DeviceData(_Blocks):
     def mean_filled(self):
         """Rows with missing entries set to the column means, in the caller's order.
 
-        What initialisation clusters (on the device). The NumPy path clusters
-        its rows in its own sorted order (by missingness pattern), so with
-        missing entries the two paths start from different (equally random)
-        initial clusterings; on complete rows, or from given ``*_init``
-        values, they start alike.
+        What initialisation clusters (on the device): the rows the NumPy path
+        clusters, in the same order, so that both start from the same draws.
 
         Returns
         -------

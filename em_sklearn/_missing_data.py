@@ -181,8 +181,10 @@ class _Blocks:
     def mean_filled(self):
         """Return every row with its missing entries replaced by the column means.
 
-        Rows stay in each block's (sorted) order, blocks one after the other:
-        one copy of the data, no more. What initialisation clusters.
+        In the caller's row order, whatever the blocks and the sorting of rows
+        by missingness, so that initialisation (which clusters these rows) does
+        not depend on them: every engine (blocks, worker processes, an array
+        API device) starts from the same draws on the same rows.
 
         Returns
         -------
@@ -193,13 +195,13 @@ class _Blocks:
         parts = self.map_blocks(functools.partial(_mean_filled, self.column_means()))
         if len(parts) == 1:
             return parts[0]
-        filled = np.concatenate([X_filled for X_filled, _ in parts])
+        filled = self._stack([X_filled for X_filled, _ in parts])
         if all(weights is None for _, weights in parts):
             return filled, None
         weights = [
             np.ones(len(X_filled)) if w is None else w for X_filled, w in parts
         ]
-        return filled, np.concatenate(weights)
+        return filled, self._stack(weights)
 
 
 def _count_and_sum(block):
@@ -211,7 +213,33 @@ def _count_and_moments(block):
 
 
 def _mean_filled(means, block):
-    return block.filled_with(means), block.weights
+    """``block``'s mean-filled rows and weights, in its output order."""
+    weights = block.weights
+    return (
+        block.in_row_order(block.filled_with(means)),
+        None if weights is None else block.in_row_order(weights),
+    )
+
+
+def in_row_order(chunks, values):
+    """Rows of ``values`` (in the stored, sorted order) put where ``chunks`` say.
+
+    Parameters
+    ----------
+    chunks : list of Chunk
+    values : ndarray of shape (n_samples, ...)
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, ...)
+        ``out[chunk.rows] = values[chunk.start:chunk.stop]`` for every chunk:
+        the caller's order for a block prepared whole, the block's stored
+        order for a block cut by :func:`split_blocks`.
+    """
+    out = np.empty_like(values)
+    for chunk in chunks:
+        out[chunk.rows] = values[chunk.start : chunk.stop]
+    return out
 
 
 @dataclass(frozen=True)
@@ -248,6 +276,11 @@ class MissingData(_Blocks):
     def filled_with(self, means):
         """The rows with every missing entry replaced by ``means`` (a copy)."""
         return np.where(self.missing_mask, means, self.X)
+
+    def in_row_order(self, values):
+        """Stored rows of ``values`` in the block's output order (see
+        :func:`in_row_order`)."""
+        return in_row_order(self.chunks, values)
 
     def block(self, lo, hi):
         """Sorted rows ``lo:hi`` (at chunk bounds) as a block of their own: views,
@@ -327,22 +360,20 @@ class BlockedData(_Blocks):
         """See :meth:`_Blocks.mean_filled`; filled into one array, block by block."""
         means = self.column_means()
         filled = np.empty((self.n_samples, self.n_features))
+        weighted = any(block.weights is not None for block in self.blocks)
+        weights = np.ones(self.n_samples) if weighted else None
         start = 0
-        for block in self.blocks:
-            out = filled[start : start + block.n_samples]
-            if type(block) is MissingData:  # in place, no temporary
-                np.copyto(out, block.X)
-                np.copyto(out, means, where=block.missing_mask)
-            else:  # a family's own rows (copula intervals, product parts)
-                out[...] = block.filled_with(means)
+        for i, block in enumerate(self.blocks):
+            rows = (
+                slice(start, start + block.n_samples)
+                if self.row_index is None
+                else self.row_index[i]
+            )
+            filled[rows] = block.in_row_order(block.filled_with(means))
+            if block.weights is not None:
+                weights[rows] = block.in_row_order(block.weights)
             start += block.n_samples
-        if all(block.weights is None for block in self.blocks):
-            return filled, None
-        weights = [
-            np.ones(block.n_samples) if block.weights is None else block.weights
-            for block in self.blocks
-        ]
-        return filled, np.concatenate(weights)
+        return filled, weights
 
     @property
     def n_samples(self):

@@ -14,7 +14,7 @@ from functools import partial
 
 import numpy as np
 
-from ._missing_data import Chunk, MissingData, _Blocks
+from ._missing_data import Chunk, MissingData, _Blocks, in_row_order
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,12 @@ class ProductData(_Blocks):
     def observed_sums(self):
         return np.concatenate([part.observed_sums() for part in self.parts])
 
-    def mean_filled(self):
-        """Each part's own mean-filled rows (a copula part starts its ordinal
-        entries inside their intervals), side by side in family order."""
-        return self.filled_with(self.column_means()), self.weights
+    def in_row_order(self, values):
+        return in_row_order(self.chunks, values)
 
     def filled_with(self, means):
+        """Each part's own mean-filled rows (a copula part starts its ordinal
+        entries inside their intervals), side by side in family order."""
         sizes = np.cumsum([part.n_features for part in self.parts])[:-1]
         return np.hstack(
             [
@@ -211,7 +211,7 @@ class ProductFamily:
         )
 
     def complete_data_statistics(self, X, resp):
-        """``X`` in family order (as ``ProductData.mean_filled`` gives it)."""
+        """``X`` in family order (as ``ProductData.filled_with`` gives it)."""
         return ProductStats(
             tuple(
                 family.complete_data_statistics(part, resp)

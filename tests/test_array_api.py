@@ -239,21 +239,28 @@ def test_initialisation_on_the_device_equals_numpy(target, init_params):
     _assert_close(fitted.weights_, expected.weights_, dtype)
 
 
-def test_missing_rows_fit_the_same_mixture(target):
-    """With missing entries and k-means starts, the NumPy path clusters its rows
-    in its own order: the fits agree up to the components' order."""
+@pytest.mark.parametrize("init_params", ["kmeans", "random", "random_from_data"])
+def test_missing_rows_and_random_starts_equal_numpy(target, init_params):
+    """With missing entries, random starts too give the NumPy path's fit: both
+    cluster the mean-filled rows in the caller's order with the same draws.
+
+    Not in float32 from single rows ('random_from_data'): their covariance is
+    ``reg_covar``, so the first responsibilities are 0 or 1 decided by
+    log-densities of order 1e6, where float32's rounding can flip a near tie
+    and lead EM to another optimum.
+    """
     _, to_array, dtype = target
+    if dtype == "float32" and init_params == "random_from_data":
+        pytest.skip("float32 from single-row starts: see the docstring")
     X = _data(4, n_samples=500, rate=0.25)
     X = X.astype(dtype)
-    params = dict(n_components=3, random_state=0, tol=1e-8, max_iter=500)
+    params = dict(
+        n_components=3, random_state=0, tol=1e-8, max_iter=500, init_params=init_params
+    )
     expected = EMImputer(**params).fit(X)
     Xd = to_array(X)
     fitted = EMImputer(**params).fit(Xd)
-    order = np.argsort(to_numpy(fitted.means_)[:, 0])
-    expected_order = np.argsort(expected.means_[:, 0])
-    _assert_close(
-        to_numpy(fitted.means_)[order], expected.means_[expected_order], dtype
-    )
+    _assert_close(fitted.means_, expected.means_, dtype)
     _assert_close(fitted.transform(Xd), expected.transform(X), dtype)
     _assert_close(fitted.score_samples(Xd), expected.score_samples(X), dtype)
 

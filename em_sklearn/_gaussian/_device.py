@@ -19,6 +19,7 @@ import numpy as np
 
 from .._array_api import device as _device_of
 from .._array_api import namespace, to_numpy
+from .._device_data import BLOCK_ELEMENTS
 from ._stats import GaussianStats
 from ._xp import (
     device_params,
@@ -163,12 +164,13 @@ def statistics(accumulator):
     return GaussianStats(s1=to_numpy(s1), s2=to_numpy(s2), ref=to_numpy(means))
 
 
-def complete_data_statistics(family, X, resp):
+def complete_data_statistics(family, X, resp, block_elements=BLOCK_ELEMENTS):
     """Statistics of complete rows under ``resp`` (initialisation), on the host.
 
     About each component's own weighted mean, computed first: in float32 the
     NumPy family's moments about the data's centre would lose a component of
     a few rows to cancellation (k-means++ starts: one row, a zero scatter).
+    Rows are taken in blocks of about ``block_elements / (K d)`` rows.
 
     Parameters
     ----------
@@ -177,18 +179,23 @@ def complete_data_statistics(family, X, resp):
         Already weighted.
     """
     xp = namespace(X)
-    resp_t = xp.matrix_transpose(resp)  # (K, n)
-    nk = xp.sum(resp_t, axis=1)
-    ref = xp.matmul(resp_t, X) / xp.where(nk > 0, nk, xp.ones_like(nk))[:, None]
-    diff = X[None, :, :] - ref[:, None, :]  # (K, n, d)
-    weighted = resp_t[:, :, None] * diff
-    if family.covariance_type in ("full", "tied"):
-        s2 = xp.matmul(xp.matrix_transpose(weighted), diff)
-    else:
-        s2 = xp.sum(weighted * diff, axis=1)
-    return GaussianStats(
-        s1=to_numpy(xp.sum(weighted, axis=1)), s2=to_numpy(s2), ref=to_numpy(ref)
-    )
+    (n_samples, n_features), n_components = X.shape, resp.shape[1]
+    step = max(1, block_elements // (n_components * n_features))
+    blocks = [slice(lo, min(lo + step, n_samples)) for lo in range(0, n_samples, step)]
+    nk = xp.sum(resp, axis=0)
+    sums = sum(xp.matmul(xp.matrix_transpose(resp[b, :]), X[b, :]) for b in blocks)
+    ref = sums / xp.where(nk > 0, nk, xp.ones_like(nk))[:, None]  # (K, d)
+    full = family.covariance_type in ("full", "tied")
+    s1 = s2 = 0.0
+    for b in blocks:
+        diff = X[None, b, :] - ref[:, None, :]  # (K, rows, d)
+        weighted = xp.matrix_transpose(resp[b, :])[:, :, None] * diff
+        s1 = s1 + xp.sum(weighted, axis=1)
+        if full:
+            s2 = s2 + xp.matmul(xp.matrix_transpose(weighted), diff)
+        else:
+            s2 = s2 + xp.sum(weighted * diff, axis=1)
+    return GaussianStats(s1=to_numpy(s1), s2=to_numpy(s2), ref=to_numpy(ref))
 
 
 def conditional_mean(terms, resp):
