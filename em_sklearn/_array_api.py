@@ -11,7 +11,10 @@ and on its own device, and fitted attributes and outputs follow it.
 import numpy as np
 from sklearn import get_config
 from sklearn.externals import array_api_compat
-from sklearn.utils._array_api import supported_float_dtypes  # noqa: F401
+from sklearn.utils._array_api import (  # noqa: F401
+    check_same_namespace,
+    supported_float_dtypes,
+)
 
 
 def namespace(*arrays):
@@ -40,6 +43,29 @@ def on_device(X):
     if isinstance(X, np.ndarray) or array_api_compat.is_dask_array(X):
         return False  # (dask collections have their own path, ``_dask``)
     return array_api_compat.is_array_api_obj(X)
+
+
+def host_input(X):
+    """``X`` for the NumPy path when dispatch is off: arrays of other libraries
+    converted by ``np.asarray`` (as ``check_array`` does), the rest unchanged.
+
+    Raises a ValueError (saying to switch dispatch on) for arrays NumPy cannot
+    read, such as torch tensors on a GPU.
+    """
+    if (
+        isinstance(X, np.ndarray)
+        or array_api_compat.is_dask_array(X)
+        or not array_api_compat.is_array_api_obj(X)
+    ):
+        return X
+    try:
+        return np.asarray(X)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"X is an array of {type(X).__module__} that NumPy cannot read "
+            f"({exc}). To fit it where it is, switch scikit-learn's array API "
+            "dispatch on: sklearn.set_config(array_api_dispatch=True)."
+        ) from exc
 
 
 def to_numpy(x, dtype=np.float64):
@@ -136,7 +162,7 @@ def check_host(estimator, X, method):
 
 def argmax(a, axis):
     """``argmax`` of array ``a`` along ``axis``, in its namespace."""
-    if isinstance(a, np.ndarray):
+    if isinstance(a, np.ndarray) or array_api_compat.is_dask_array(a):
         return a.argmax(axis=axis)
     return namespace(a).argmax(a, axis=axis)
 

@@ -10,7 +10,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask, _out_of_core
-from ._array_api import mean, namespace, observed_rows, on_device, take
+from ._array_api import (
+    check_same_namespace,
+    host_input,
+    mean,
+    namespace,
+    observed_rows,
+    on_device,
+    take,
+)
 from ._categorical import CategoricalFamily
 from ._columns import ColumnTypes, CopulaColumns, model_layout
 from ._copula import CopulaFamily
@@ -54,6 +62,7 @@ class _BaseEM(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.array_api_support = True  # continuous columns (``_array_api``)
         return tags
 
     def _model(self):
@@ -134,7 +143,7 @@ class _BaseEM(BaseEstimator):
             sample_weight = None  # the unweighted fit, to the last random draw
         data = self._prepare(X, sample_weight)
         try:
-            return self._fit_prepared(data, values)
+            return self._fit_prepared(data, values, dtype=X.dtype)
         except BaseException:
             close(data)
             raise
@@ -149,8 +158,12 @@ class _BaseEM(BaseEstimator):
             return self.n_components
         return getattr(self, "n_components_", 1)
 
-    def _fit_prepared(self, data, values):
+    def _fit_prepared(self, data, values, dtype=np.float64):
         """Fit on prepared ``data`` (see :meth:`_fit_model`).
+
+        The fitted arrays take ``dtype``, X's float dtype (the fit itself runs
+        in float64 on the CPU), as ``GaussianMixture``'s do; an array API fit's
+        follow X's namespace, device and dtype.
 
         With ``n_components='auto'``, fit ``k = 1, 2, ...`` components (up to
         ``AUTO_MAX_COMPONENTS`` and the number of rows) and keep the fit of
@@ -211,10 +224,8 @@ class _BaseEM(BaseEstimator):
         if std is not None:
             params = std.params_to_original(params)
             prior_ = std.prior_to_original(prior_)
-        on_device = getattr(data, "on_device", False)
-        for name, value in model.attributes(params).items():
-            # Array API: attributes follow X (namespace, device, dtype).
-            setattr(self, name, data.from_host(value) if on_device else value)
+        for name, value in _attributes_as(model.attributes(params), data, dtype):
+            setattr(self, name, value)
         self._model_params = result.params
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
@@ -313,8 +324,9 @@ class _BaseEM(BaseEstimator):
             check_is_fitted(self)
             return _out_of_core.infer(self, "score_samples", X)
         check_is_fitted(self)
+        self._check_namespace(X, "score_samples")
         X = self._check_X(X, reset=False)
-        return self._log_resp(self._model_input(X))[0]
+        return _like_input(self._log_resp(self._model_input(X))[0], X)
 
     def score(self, X, y=None):
         """Compute the mean observed-data log-likelihood per sample.
@@ -336,6 +348,14 @@ class _BaseEM(BaseEstimator):
         """
         return mean(self.score_samples(X))
 
+    def _check_namespace(self, X, method):
+        """Refuse ``X`` of another array namespace or device than the fit's.
+
+        scikit-learn's array API convention (with ``array_api_dispatch`` on):
+        a ValueError that says how to move the estimator.
+        """
+        check_same_namespace(X, self, attribute="weights_", method=method)
+
     def _model_input(self, X):
         """Select the columns the model was fitted on (all, for the clusterer)."""
         return X
@@ -343,6 +363,39 @@ class _BaseEM(BaseEstimator):
     def _model_features(self):
         """Which input features the model was fitted on: (n_features_in_,) bool."""
         return np.ones(self.n_features_in_, dtype=bool)
+
+
+def _attributes_as(attributes, data, dtype):
+    """Fitted arrays in X's float dtype; an array API fit's on its device.
+
+    NumPy arrays stay float64 when a value would overflow ``dtype`` (float32
+    data near its largest value: the fit, in float64, holds its variances).
+
+    Returns
+    -------
+    items : iterable of (name, value)
+    """
+    if getattr(data, "on_device", False):
+        return [(name, data.from_host(value)) for name, value in attributes.items()]
+    if dtype == np.float64:
+        return attributes.items()
+    cast = {}
+    with np.errstate(over="ignore"):
+        for name, value in attributes.items():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                new = value.astype(dtype)
+                if not np.array_equal(np.isfinite(new), np.isfinite(value)):
+                    return attributes.items()
+                value = new
+            cast[name] = value
+    return cast.items()
+
+
+def _like_input(out, X):
+    """Float results of the NumPy path in X's float dtype (float32 stays)."""
+    if isinstance(out, np.ndarray) and X.dtype == np.float32:
+        return out.astype(np.float32)
+    return out
 
 
 class _GaussianEM(_BaseEM):
@@ -444,10 +497,12 @@ class _GaussianEM(_BaseEM):
                 self._check_device_settings()
             types = None
         elif reset:
+            X = host_input(X)
             types = ColumnTypes.infer(
                 self, X, self.categorical_features, self.ordinal_features
             )
         else:
+            X = host_input(X)
             types = self._column_types
         if types is None:
             X_checked = check_X(self, X, reset=reset)
@@ -457,13 +512,22 @@ class _GaussianEM(_BaseEM):
         if reset:
             self._column_types = types
             if types is None:
-                self.feature_types_ = np.full(X_checked.shape[1], "continuous", object)
+                self._feature_kinds = ("continuous",) * X_checked.shape[1]
                 self.categories_ = [None] * X_checked.shape[1]
             else:
                 types.check_levels(self, X_checked)
-                self.feature_types_ = types.kinds
+                self._feature_kinds = tuple(types.kinds)
                 self.categories_ = types.categories
         return X_checked
+
+    @property
+    def feature_types_(self):
+        """Each input feature's kind, an ndarray of str (see the class docstring).
+
+        Kept as a tuple: as scikit-learn's ``classes_``, strings stay NumPy's
+        when the fit's arrays are on an array API device.
+        """
+        return np.asarray(self._feature_kinds, dtype=object)
 
     def _check_device_settings(self):
         """Refuse what the array API path does not do (ValueError, naming it)."""

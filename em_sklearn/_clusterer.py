@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _dask, _out_of_core
 from ._array_api import argmax, check_host, exp, like, mean
-from ._base import _GaussianEM
+from ._base import _GaussianEM, _like_input
 from ._online import partial_fit_model
 from ._parallel import close
 from ._validation import (
@@ -436,7 +436,7 @@ default='from_dtype'
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        return argmax(self.predict_proba(X), axis=1)
+        return argmax(self._responsibilities(X, "predict"), axis=1)
 
     def predict_proba(self, X):
         """Compute each component's responsibility for each sample.
@@ -451,14 +451,19 @@ default='from_dtype'
         resp : ndarray of shape (n_samples, n_components)
             Posterior probability of each component given the observed entries.
         """
+        return self._responsibilities(X, "predict_proba")
+
+    def _responsibilities(self, X, method):
+        """:meth:`predict_proba`, for ``method`` (which errors name)."""
         if _dask.is_dask_collection(X):
             return _dask.predict_proba(self, X)
         if _out_of_core.is_out_of_core(X, self._block_rows):
             check_is_fitted(self)
             return _out_of_core.infer(self, "predict_proba", X)
         check_is_fitted(self)
+        self._check_namespace(X, method)
         X = self._check_X(X, reset=False)
-        return exp(self._log_resp(self._model_input(X))[1])
+        return _like_input(exp(self._log_resp(self._model_input(X))[1]), X)
 
     def transform(self, X):
         """Transform ``X`` into its responsibilities (same as :meth:`predict_proba`).
@@ -473,7 +478,7 @@ default='from_dtype'
         resp : ndarray of shape (n_samples, n_components)
             Posterior probability of each component.
         """
-        return self.predict_proba(X)
+        return self._responsibilities(X, "transform")
 
     def _n_parameters(self):
         return self._model().n_parameters(self._fitted_params())

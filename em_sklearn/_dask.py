@@ -92,8 +92,8 @@ def fit(estimator, X, sample_weight=None):
     """Fit ``estimator`` to the dask collection ``X``; return the estimator."""
     _refuse_sample_weight(sample_weight)
     with estimator._unchanged_on_failure():
-        parts, _, _ = _row_parts(estimator, X, reset=True)
-        _fit_parts(estimator, parts)
+        parts, _, dtype = _row_parts(estimator, X, reset=True)
+        _fit_parts(estimator, parts, dtype)
     return estimator
 
 
@@ -116,7 +116,7 @@ def transform(estimator, X):
     check_is_fitted(estimator)
     _refuse_output_container(estimator)
     n_out = len(estimator.get_feature_names_out())
-    return _lazy_inference(estimator, X, "transform", (n_out,), same_dtype=True)
+    return _lazy_inference(estimator, X, "transform", (n_out,))
 
 
 def predict_proba(estimator, X):
@@ -280,7 +280,7 @@ def _refuse_output_container(estimator):
 # -- fitting -------------------------------------------------------------------
 
 
-def _fit_parts(estimator, parts):
+def _fit_parts(estimator, parts, dtype):
     """Prepare the chunks on the workers and fit; see ``_BaseEM._fit_model``."""
     from ._imputer import EMImputer
 
@@ -314,7 +314,7 @@ def _fit_parts(estimator, parts):
         values = estimator._user_values(data.n_features)
         if estimator.warm_start and hasattr(estimator, "converged_"):
             estimator._check_warm_start(data.n_features)
-        data = estimator._fit_prepared(data, values)
+        data = estimator._fit_prepared(data, values, dtype=dtype)
     finally:
         data.close()
     if imputer:
@@ -359,7 +359,7 @@ def _imputer_indicator(estimator, observed, n_rows):
 # -- inference -----------------------------------------------------------------
 
 
-def _lazy_inference(estimator, X, method, tail, same_dtype=False):
+def _lazy_inference(estimator, X, method, tail):
     """Apply ``estimator.<method>`` to each chunk of rows of ``X``, lazily.
 
     Returns
@@ -371,8 +371,8 @@ def _lazy_inference(estimator, X, method, tail, same_dtype=False):
     import dask
     import dask.array as da
 
+    # X's float dtype, as the in-memory methods give (float32 stays float32).
     parts, lengths, dtype = _row_parts(estimator, X, reset=False)
-    dtype = dtype if same_dtype else np.dtype(np.float64)
     fitted = _for_chunks(estimator)
     seeds = [None] * len(parts)
     if getattr(estimator, "sample_posterior", False):

@@ -26,6 +26,7 @@ the mixture layer and the estimators use (one block: itself), plus
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -119,11 +120,12 @@ class DeviceData(_Blocks):
     def blocks(self):
         return (self,)
 
-    @property
+    # (asked for at every chunk: found once)
+    @cached_property
     def xp(self):
         return namespace(self.groups[0].X0)
 
-    @property
+    @cached_property
     def device(self):
         return device_of(self.groups[0].X0)
 

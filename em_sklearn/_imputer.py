@@ -563,6 +563,7 @@ default='from_dtype'
             check_is_fitted(self)
             return _out_of_core.infer(self, "transform", X)
         check_is_fitted(self)
+        self._check_namespace(X, "transform")
         return self._decode(self._transform(self._check_X(X, reset=False)), X)
 
     def _transform(self, X, data=None):
@@ -661,7 +662,7 @@ default='from_dtype'
 
         ``stacklevel`` counts from the caller of this method.
         """
-        self._empty_features = empty
+        self._empty_columns = tuple(bool(e) for e in empty)
         if empty.any() and not self.keep_empty_features:
             names = self._feature_names()[empty].tolist()
             warnings.warn(
@@ -671,6 +672,15 @@ default='from_dtype'
                 UserWarning,
                 stacklevel=stacklevel + 1,
             )
+
+    @property
+    def _empty_features(self):
+        """Which features had no observed value in the fit, (n_features_in_,) bool.
+
+        Stored as a tuple: the fitted attributes that are arrays follow the
+        fit's array namespace and device (scikit-learn's array API checks).
+        """
+        return np.array(self._empty_columns, dtype=bool)
 
     def _fill_empty_with_zero(self):
         types = self._column_types

@@ -142,7 +142,7 @@ def fit(estimator, X, sample_weight=None):
         values = estimator._user_values(data.n_features)
         if estimator.warm_start and hasattr(estimator, "converged_"):
             estimator._check_warm_start(data.n_features)
-        estimator._fit_prepared(data, values)
+        estimator._fit_prepared(data, values, dtype=_float_dtype(X))
         vars(estimator).pop("labels_", None)  # one per row: not kept (see above)
     return estimator
 
@@ -481,3 +481,8 @@ def infer(estimator, method, X):
             out = np.empty((X.shape[0], *values.shape[1:]), dtype=values.dtype)
         out[lo:hi] = values
     return out
+
+
+def _float_dtype(X):
+    """The float dtype of fitted arrays and outputs for ``X`` (float32 stays)."""
+    return np.float32 if np.dtype(X.dtype) == np.float32 else np.float64

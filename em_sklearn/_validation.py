@@ -411,11 +411,11 @@ def _non_numeric_message(estimator, X, exc):
 
 def _check_shape(param, expected, name):
     """Check an initial array's shape (before any other check, to name it)."""
-    param = np.asarray(param)
-    if param.shape != expected:
+    shape = tuple(param.shape) if hasattr(param, "shape") else np.shape(param)
+    if shape != expected:
         raise ValueError(
             f"The parameter {name!r} should have the shape of {expected}, "
-            f"but got {param.shape}."
+            f"but got {shape}."
         )
 
 
@@ -432,18 +432,28 @@ def check_weights(weights, n_components):
     weights : ndarray of shape (n_components,)
     """
     _check_shape(weights, (n_components,), "weights_init")
+    weights = _host(weights)
+    # A float32 fit's weights_ sum to 1 to float32's rounding only.
+    single = getattr(weights, "dtype", None) == np.float32
     weights = check_array(weights, dtype=np.float64, ensure_2d=False, copy=True)
     if weights.min() < 0.0 or weights.max() > 1.0:
         raise ValueError(
             "The parameter 'weights_init' should be in the range [0, 1], but got "
             f"max value {weights.max():.5f}, min value {weights.min():.5f}."
         )
-    if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
+    if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-6 if single else 1e-8):
         raise ValueError(
             "The parameter 'weights_init' should be normalized, but got "
             f"sum(weights) = {weights.sum():.5f}."
         )
-    return weights
+    return weights / weights.sum() if single else weights
+
+
+def _host(values):
+    """Initial values given as arrays of another array API library, on the host."""
+    if on_device(values):
+        return to_numpy(values, dtype=None)
+    return values
 
 
 def check_means(means, n_components, n_features):
@@ -454,7 +464,7 @@ def check_means(means, n_components, n_features):
     means : ndarray of shape (n_components, n_features)
     """
     _check_shape(means, (n_components, n_features), "means_init")
-    means = check_array(means, dtype=np.float64, ensure_2d=False, copy=True)
+    means = check_array(_host(means), dtype=np.float64, ensure_2d=False, copy=True)
     return means
 
 
@@ -476,7 +486,7 @@ def check_precisions(precisions, covariance_type, n_components, n_features):
     }[covariance_type]
     _check_shape(precisions, expected, "precisions_init")
     precisions = check_array(
-        precisions,
+        _host(precisions),
         dtype=np.float64,
         ensure_2d=False,
         allow_nd=covariance_type == "full",

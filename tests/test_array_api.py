@@ -329,3 +329,59 @@ def test_what_the_device_path_refuses():
     X[3, 1] = np.inf
     with pytest.raises(ValueError, match=msg):
         EMImputer().fit(xps.asarray(X))
+
+
+def _namespace_combinations():
+    """scikit-learn's (namespace, device, dtype) combinations, those installed."""
+    from sklearn.utils._array_api import yield_namespace_device_dtype_combinations
+
+    combinations = []
+    for (
+        namespace_name,
+        device_name,
+        dtype_name,
+    ) in yield_namespace_device_dtype_combinations():
+        try:
+            __import__(namespace_name)
+        except ImportError:
+            continue
+        if namespace_name in ("torch", "cupy") and device_name not in (None, "cpu"):
+            continue  # a GPU: measured by benchmarks/gpu.py, not in CI
+        combinations.append((namespace_name, device_name, dtype_name))
+    return combinations
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [EMClusterer(n_components=3), EMImputer()],
+    ids=["EMClusterer", "EMImputer"],
+)
+@pytest.mark.parametrize("combination", _namespace_combinations(), ids=str)
+def test_scikit_learn_array_api_checks(estimator, combination):
+    """scikit-learn's own array API checks: attributes and outputs in X's
+    namespace, device and dtype; another namespace refused after fit.
+
+    In float32 a ConvergenceWarning is allowed (see ``tests/test_common.py``:
+    the check's data are rank-deficient and EM cycles at float32's rounding).
+    """
+    from sklearn.utils.estimator_checks import (
+        check_array_api_input,
+        check_array_api_same_namespace,
+    )
+
+    namespace_name, device_name, dtype_name = combination
+    name = type(estimator).__name__
+    with warnings.catch_warnings():
+        if dtype_name == "float32":
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        check_array_api_input(
+            name,
+            estimator,
+            array_namespace=namespace_name,
+            device_name=device_name,
+            dtype_name=dtype_name,
+        )
+    if namespace_name != "numpy":  # (no other namespace to refuse)
+        check_array_api_same_namespace(
+            name, estimator, array_namespace=namespace_name, device_name=device_name
+        )

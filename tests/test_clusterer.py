@@ -776,3 +776,22 @@ def test_blas_is_pinned_to_one_thread_inside_fit_and_inference(monkeypatch):
     assert len(seen) >= 4
     assert all(threads == [1] * len(threads) for threads in seen)
     assert after == before
+
+
+def test_float32_attributes_and_outputs():
+    """float32 input: fitted arrays and outputs in float32, as GaussianMixture's;
+    the fit runs in float64, so they are the float64 fit's values rounded."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(100, 3)), rng.normal(4.0, size=(100, 3))])
+    params = dict(n_components=2, random_state=0, tol=1e-8)
+    fitted = EMClusterer(**params).fit(X.astype(np.float32))
+    reference = EMClusterer(**params).fit(X.astype(np.float32).astype(np.float64))
+    gm = GaussianMixture(**params).fit(X.astype(np.float32))
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        value = getattr(fitted, name)
+        assert value.dtype == getattr(gm, name).dtype == np.float32, name
+        assert_allclose(value, getattr(reference, name).astype(np.float32))
+    X32 = X.astype(np.float32)
+    for method in ("predict_proba", "score_samples", "transform"):
+        assert getattr(fitted, method)(X32).dtype == np.float32, method
+    assert fitted.predict(X32).dtype.kind == "i"

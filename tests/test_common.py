@@ -6,18 +6,25 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from em_sklearn import EMClusterer, EMImputer
 
+_ARRAY_API_INPUT = (
+    "in float32, make_classification's redundant features (exact linear "
+    "combinations) leave covariances singular but for reg_covar, and EM then "
+    "cycles at float32's rounding of the statistics (ConvergenceWarning, an "
+    "error here); tests/test_array_api.py runs this check on every namespace, "
+    "device and dtype with that warning allowed in float32."
+)
+
 
 def _expected_failed_checks(estimator):
+    failed = {"check_array_api_input": _ARRAY_API_INPUT}
     if isinstance(estimator, EMClusterer):
-        return {
-            "check_sample_weight_equivalence_on_dense_data": (
-                "k-means initialisation draws rows at random, and a shuffled, "
-                "repeated copy of the data draws other rows; the same check "
-                "passes with a deterministic initialisation "
-                "(tests/test_weights.py)."
-            )
-        }
-    return {}
+        failed["check_sample_weight_equivalence_on_dense_data"] = (
+            "k-means initialisation draws rows at random, and a shuffled, "
+            "repeated copy of the data draws other rows; the same check "
+            "passes with a deterministic initialisation "
+            "(tests/test_weights.py)."
+        )
+    return failed
 
 
 @parametrize_with_checks(

@@ -136,14 +136,18 @@ def full_terms(xp, params, X0, missing, missing_cols, solver):
     n_components, n_features = params.means.shape
     precisions = params.precisions  # (K or 1, d, d)
     diff = X0[None, :, :] - params.means[:, None, :]  # (K, n_rows, d)
-    if missing is not None:
-        diff = xp.where(missing[None, :, :], xp.zeros_like(diff), diff)
-    y = xp.matmul(diff, precisions)  # (K, n_rows, d): P d0
-    quad = xp.sum(diff * y, axis=2)  # (K, n_rows)
     log_det = params.log_det_chol[:, None]  # (K, 1)
     if missing is None:
+        # Complete rows: ||U' d||^2, a sum of squares (scikit-learn's form).
+        # The precision form d' P d loses the digits of a small quadratic
+        # form to cancellation when P is ill-conditioned (float32 above all).
+        yu = xp.matmul(diff, params.precisions_cholesky)  # (K, n_rows, d)
+        quad = xp.sum(yu * yu, axis=2)
         log_prob = -0.5 * (n_features * _LOG_2PI + quad) + log_det
         return log_prob, diff, None, None
+    diff = xp.where(missing[None, :, :], xp.zeros_like(diff), diff)
+    y = xp.matmul(diff, precisions)  # (K, n_rows, d): P d0
+    quad = xp.sum(diff * y, axis=2)  # (K, n_rows)
     n_rows, s = missing_cols.shape
     b = xp.take_along_axis(
         y,
