@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
 from ._array_api import is_numpy, namespace
+from ._xp_kmeans import xp_initial_resp
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -36,8 +37,6 @@ def initial_resp(X_filled, n_components, init_params, random_state, sample_weigh
         X_filled.
     """
     if not isinstance(X_filled, np.ndarray) and not is_numpy(namespace(X_filled)):
-        from ._xp_kmeans import xp_initial_resp
-
         return xp_initial_resp(
             X_filled, n_components, init_params, random_state, sample_weight
         )

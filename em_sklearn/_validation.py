@@ -1,4 +1,5 @@
-"""Input conversion and checks; the only imports of scikit-learn private API."""
+"""Input conversion and checks; with ``_array_api``, the only imports of scikit-learn
+private API."""
 
 import datetime
 import numbers

@@ -385,3 +385,29 @@ def test_scikit_learn_array_api_checks(estimator, combination):
         check_array_api_same_namespace(
             name, estimator, array_namespace=namespace_name, device_name=device_name
         )
+
+
+def test_grid_search_and_pipeline_on_torch():
+    """GridSearchCV (choosing n_components by held-out likelihood) and a Pipeline
+    with scikit-learn's StandardScaler run on torch tensors, results in torch."""
+    torch = pytest.importorskip("torch")
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = _data(10, n_samples=300, rate=0.2)
+    Xt = torch.asarray(X)
+    search = GridSearchCV(
+        EMClusterer(random_state=0), {"n_components": [1, 2, 3, 4]}, cv=3
+    ).fit(Xt)
+    expected = GridSearchCV(
+        EMClusterer(random_state=0), {"n_components": [1, 2, 3, 4]}, cv=3
+    ).fit(X)
+    assert search.best_params_ == expected.best_params_
+    _assert_follows(search.best_estimator_.means_, Xt)
+    pipeline = make_pipeline(
+        StandardScaler(), EMImputer(n_components=2, random_state=0)
+    )
+    out = pipeline.fit_transform(Xt)
+    _assert_follows(out, Xt)
+    assert not bool(torch.isnan(out).any())

@@ -6,7 +6,10 @@ entries under each component (``iter_terms``), the additive statistics given
 the responsibilities (``accumulate``), the M-step from statistics, and the
 conditional moments and draws of the missing entries for inference. The fast
 kernels (packed sweep, two-phase elimination, shared-pattern chunks) live in
-``_kernels`` and ``_sweep``.
+``_kernels`` and ``_sweep``. Rows on an array API device (a ``DeviceData``,
+their terms and accumulators) go to the device hooks of ``_device`` instead,
+one line at the top of each data hook; the M-step, the prior, SQUAREM and the
+attributes are the same for both (on the host).
 """
 
 import numpy as np

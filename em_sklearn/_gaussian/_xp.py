@@ -235,22 +235,24 @@ def _sweep(xp, A):
     s = A.shape[1]
     device = _device(A)
     positions = xp.arange(s, device=device)
-    log_det = xp.zeros((A.shape[0], A.shape[3]), dtype=A.dtype, device=device)
+    # The pivots' masks, made once (each pivot then takes views of them: on a
+    # GPU every elementwise operation is a kernel launch).
+    eye = xp.astype(positions[:, None] == positions[None, :], A.dtype)  # (s, s)
+    not_eye = 1.0 - eye
+    keeps = not_eye[:, :, None] * not_eye[:, None, :]  # (s, s, s)
+    pivots = []
     for p in range(s):
-        is_p = xp.astype(positions == p, A.dtype)  # (s,)
-        not_p = 1.0 - is_p
-        keep = xp.reshape(not_p[:, None] * not_p[None, :], (1, s, s, 1))
         pivot = A[:, p : p + 1, p : p + 1, :]  # (n_batch, 1, 1, n_rows)
-        u = A[:, :, p : p + 1, :] * xp.reshape(not_p, (1, s, 1, 1)) - xp.reshape(
-            is_p, (1, s, 1, 1)
+        u = A[:, :, p : p + 1, :] * xp.reshape(not_eye[p, :], (1, s, 1, 1)) - (
+            xp.reshape(eye[p, :], (1, s, 1, 1))
         )  # (n_batch, s, 1, n_rows)
         v = (
-            A[:, p : p + 1, :, :] * xp.reshape(not_p, (1, 1, s, 1))
-            - xp.reshape(is_p, (1, 1, s, 1))
+            A[:, p : p + 1, :, :] * xp.reshape(not_eye[p, :], (1, 1, s, 1))
+            - xp.reshape(eye[p, :], (1, 1, s, 1))
         ) / pivot  # (n_batch, 1, s, n_rows)
-        A = A * keep - u * v
-        log_det = log_det + xp.log(pivot[:, 0, 0, :])
-    return A, log_det
+        A = A * xp.reshape(keeps[p, ...], (1, s, s, 1)) - u * v
+        pivots.append(pivot[:, 0, 0, :])
+    return A, xp.sum(xp.log(xp.stack(pivots)), axis=0)
 
 
 def full_s2(xp, resp, dev, cond_cov, onehot):
