@@ -120,6 +120,25 @@ def observed_rows(X):
     return to_numpy(xp.any(~xp.isnan(X), axis=1), dtype=None)
 
 
+def informative_rows(X, sample_weight=None):
+    """Rows that inform a fit: an observed entry and a positive weight (NumPy bool).
+
+    A row with nothing observed has likelihood 1 whatever the parameters, and
+    a row of weight 0 counts as no row.
+    """
+    informative = observed_rows(X)
+    if sample_weight is not None:
+        informative &= sample_weight > 0
+    return informative
+
+
+def keep_rows(X, sample_weight, rows):
+    """``X`` and ``sample_weight`` (or None) at the rows where ``rows`` is True."""
+    if rows.all():
+        return X, sample_weight
+    return take(X, rows), None if sample_weight is None else sample_weight[rows]
+
+
 def take(X, indices, axis=0):
     """``X`` at NumPy ``indices`` (ints or a bool mask) along ``axis``."""
     if isinstance(X, np.ndarray):

@@ -13,9 +13,10 @@ from . import _dask, _out_of_core
 from ._array_api import (
     check_same_namespace,
     host_input,
+    informative_rows,
+    keep_rows,
     mean,
     namespace,
-    observed_rows,
     on_device,
     take,
 )
@@ -119,9 +120,7 @@ class _BaseEM(BaseEstimator):
             reusable for inference on the same rows).
         """
         n_features = X.shape[1]
-        informative = observed_rows(X)
-        if sample_weight is not None:
-            informative &= sample_weight > 0
+        informative = informative_rows(X, sample_weight)
         n_informative = int(informative.sum())
         n_components = self._min_components()
         if n_informative < n_components:
@@ -135,10 +134,7 @@ class _BaseEM(BaseEstimator):
         values = self._user_values(n_features)  # checked before any work
         if self.warm_start and hasattr(self, "converged_"):
             self._check_warm_start(n_features)
-        if not informative.all():
-            X = take(X, informative)
-            if sample_weight is not None:
-                sample_weight = sample_weight[informative]
+        X, sample_weight = keep_rows(X, sample_weight, informative)
         if sample_weight is not None and np.all(sample_weight == 1):
             sample_weight = None  # the unweighted fit, to the last random draw
         data = self._prepare(X, sample_weight)

@@ -49,8 +49,7 @@ means before they are combined.
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
+from ._array_api import informative_rows, keep_rows
 from ._categorical import CategoricalStats
 from ._gaussian import GaussianStats
 from ._gaussian._stats import recentre
@@ -206,13 +205,9 @@ def partial_fit_model(estimator, X, sample_weight=None):
         positive weight) than ``n_components``.
     """
     n_rows = X.shape[0]
-    informative = ~np.isnan(X).all(axis=1)
-    if sample_weight is not None:
-        informative &= sample_weight > 0
-    if not informative.all():
-        X = X[informative]
-        if sample_weight is not None:
-            sample_weight = sample_weight[informative]
+    X, sample_weight = keep_rows(
+        X, sample_weight, informative_rows(X, sample_weight)
+    )
     state = _stream_of(estimator)
     if state is None:
         fewest = getattr(estimator, "_min_components", None)  # n_components='auto'

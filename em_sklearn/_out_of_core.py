@@ -49,7 +49,7 @@ from sklearn import get_config
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
 
-from ._array_api import on_device
+from ._array_api import informative_rows, keep_rows, on_device
 from ._missing_data import _Blocks
 from ._validation import check_no_empty_columns
 
@@ -381,13 +381,9 @@ class RowBlocks(_Blocks):
     def _rows(self, X, sample_weight):
         """Model rows of validated ``X``: informative only, transformed."""
         X = self.columns(X)
-        informative = ~np.isnan(X).all(axis=1)
-        if sample_weight is not None:
-            informative &= sample_weight > 0
-        if not informative.all():
-            X = X[informative]
-            if sample_weight is not None:
-                sample_weight = sample_weight[informative]
+        X, sample_weight = keep_rows(
+            X, sample_weight, informative_rows(X, sample_weight)
+        )
         if self.transform is not None:
             X = self.transform(X)
         return X, sample_weight
