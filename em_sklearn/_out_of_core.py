@@ -302,6 +302,10 @@ class RowBlocks(_Blocks):
         standardisation).
     """
 
+    # Set at construction (the blocks are elsewhere), in place of
+    # _Blocks.total_weight, which would add the blocks' weights.
+    total_weight = None
+
     # Rows of the initialisation's sample; None: ``_block_rows``.
     init_rows = None
 
@@ -324,9 +328,9 @@ class RowBlocks(_Blocks):
         self.columns = columns
         self.prepare = prepare
         self.sample_weight = sample_weight
-        self._n_samples = n_samples
-        self._n_features = n_features
-        self._total_weight = total_weight
+        self.n_samples = n_samples
+        self.n_features = n_features
+        self.total_weight = total_weight
         self.sample = sample
         self.sample_weight_of_sample = sample_weight_of_sample
         self.transform = transform
@@ -349,18 +353,6 @@ class RowBlocks(_Blocks):
                 None if sample_weight is None else sample_weight[scan.sample_index]
             ),
         )
-
-    @property
-    def n_samples(self):
-        return self._n_samples
-
-    @property
-    def n_features(self):
-        return self._n_features
-
-    @property
-    def total_weight(self):
-        return self._total_weight
 
     @property
     def blocks(self):

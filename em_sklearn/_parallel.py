@@ -93,11 +93,15 @@ class WorkerBlocks(_Blocks):
         See :class:`~em_sklearn._missing_data.BlockedData`.
     """
 
+    # Set at construction (the blocks are elsewhere), in place of
+    # _Blocks.total_weight, which would add the blocks' weights.
+    total_weight = None
+
     def __init__(self, blocks, n_jobs, processes=None, row_index=None):
         self.row_index = row_index
-        self._n_samples = sum(block.n_samples for block in blocks)
-        self._n_features = blocks[0].n_features
-        self._total_weight = sum(block.block_weight for block in blocks)
+        self.n_samples = sum(block.n_samples for block in blocks)
+        self.n_features = blocks[0].n_features
+        self.total_weight = sum(block.block_weight for block in blocks)
         self._n_blocks = len(blocks)
         n_workers = min(n_jobs, len(blocks))
         # Worker w holds blocks w, w + n_workers, ...: blocks hold rows sorted
@@ -114,18 +118,6 @@ class WorkerBlocks(_Blocks):
         else:
             self._pool = _ThreadWorkers(runs)
         self._finalizer = weakref.finalize(self, self._pool.close)
-
-    @property
-    def n_samples(self):
-        return self._n_samples
-
-    @property
-    def n_features(self):
-        return self._n_features
-
-    @property
-    def total_weight(self):
-        return self._total_weight
 
     @property
     def blocks(self):
