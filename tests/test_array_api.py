@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn
+from _helpers import init_values
 from numpy.testing import assert_allclose
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
@@ -107,21 +108,6 @@ def _data(seed, n_samples=300, n_features=4, rate=0.2, centers=3):
     return X
 
 
-def _initial_values(X, n_components, covariance_type, seed):
-    """Fully given initial values: both paths then start from the same point."""
-    start = EMClusterer(
-        n_components, covariance_type=covariance_type, max_iter=2, random_state=seed
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start.fit(np.where(np.isnan(X), np.nanmean(X, axis=0), X))
-    return {
-        "weights_init": start.weights_,
-        "means_init": start.means_,
-        "precisions_init": start.precisions_,
-    }
-
-
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_clusterer_follows_X_and_equals_numpy(target, covariance_type):
     """Fitted attributes and every output follow X and equal the NumPy path's."""
@@ -132,7 +118,7 @@ def test_clusterer_follows_X_and_equals_numpy(target, covariance_type):
         covariance_type=covariance_type,
         tol=1e-8,
         max_iter=500,
-        **_initial_values(X, 3, covariance_type, 0),
+        **init_values(EMClusterer, X, covariance_type, 3),
     )
     expected = EMClusterer(**params).fit(X)
     Xd = to_array(X)
@@ -204,7 +190,7 @@ def test_sample_weight_squarem_and_prior_equal_numpy(target):
         max_iter=500,
         accelerate="squarem",
         prior="default",
-        **_initial_values(X, 3, "full", 3),
+        **init_values(EMClusterer, X, "full", 3),
     )
     expected = EMImputer(**params).fit(X, sample_weight=sample_weight)
     Xd = to_array(X)

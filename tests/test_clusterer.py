@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from _helpers import full_covariances
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -47,16 +48,10 @@ def _n_parameters(covariance_type, n_components, n_features):
 
 
 def _full_covariances(estimator):
-    """Covariances as an (n_components, n_features, n_features) stack, any type."""
-    ct, cov = estimator.covariance_type, estimator.covariances_
-    n_components, n_features = estimator.means_.shape
-    if ct == "full":
-        return cov
-    if ct == "tied":
-        return np.broadcast_to(cov, (n_components, n_features, n_features))
-    if ct == "diag":
-        return np.stack([np.diag(c) for c in cov])
-    return np.stack([c * np.eye(n_features) for c in cov])
+    """The fitted covariances as an (n_components, n_features, n_features) stack."""
+    return full_covariances(
+        estimator.covariance_type, estimator.covariances_, *estimator.means_.shape
+    )
 
 
 FITTED_ATTRIBUTES = (

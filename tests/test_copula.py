@@ -28,6 +28,7 @@ import re
 
 import numpy as np
 import pytest
+from _helpers import full_covariances
 from numpy.testing import assert_allclose
 from scipy.integrate import quad
 from scipy.optimize import minimize
@@ -83,15 +84,9 @@ def _random_params(seed, n_features, covariance_type, n_components=2):
 
 def _component_covariance(params, k):
     """Component ``k``'s covariance as a full matrix."""
-    ct, cov = params.covariance_type, params.covariances
-    n_features = params.means.shape[1]
-    if ct == "full":
-        return cov[k]
-    if ct == "tied":
-        return cov
-    if ct == "diag":
-        return np.diag(cov[k])
-    return np.eye(n_features) * cov[k]
+    return full_covariances(
+        params.covariance_type, params.covariances, *params.means.shape
+    )[k]
 
 
 def _latent_data(seed, n_samples, cuts, params, weights, missing=0.2):

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import full_covariances
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -35,15 +36,9 @@ def _mcar(rng, X, fraction=0.2):
 
 def _full_covariance(imputer, k):
     """Component k's covariance as an (n_features, n_features) matrix, any type."""
-    ct, cov = imputer.covariance_type, imputer.covariances_
-    n_features = imputer.means_.shape[1]
-    if ct == "full":
-        return cov[k]
-    if ct == "tied":
-        return cov
-    if ct == "diag":
-        return np.diag(cov[k])
-    return cov[k] * np.eye(n_features)
+    return full_covariances(
+        imputer.covariance_type, imputer.covariances_, *imputer.means_.shape
+    )[k]
 
 
 @pytest.mark.parametrize("n_components", [1, 2, 3])

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import init_values
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
@@ -46,23 +47,6 @@ def _stream(seed, n_batches, batch_rows, missing=0.2):
 def _order(means):
     """Components in a fixed order (the true means differ in x0 + 10 x2)."""
     return np.argsort(means[:, 0] + 10.0 * means[:, 2])
-
-
-def _init_values(estimator_class, X, covariance_type, n_components=2):
-    """Initial values from a short fit, as constructor arguments."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence is not the point here
-        init = estimator_class(
-            n_components,
-            covariance_type=covariance_type,
-            max_iter=2,
-            random_state=0,
-        ).fit(X)
-    return {
-        "weights_init": init.weights_,
-        "means_init": init.means_,
-        "precisions_init": init.precisions_,
-    }
 
 
 # -- the running statistics ----------------------------------------------------
@@ -226,7 +210,7 @@ def test_integer_weights_equal_repeated_rows(Estimator, global_random_seed):
     batches, _ = _stream(global_random_seed, n_batches=4, batch_rows=80)
     rng = np.random.default_rng(global_random_seed)
     weighted, repeated = Estimator(2, random_state=0), Estimator(2, random_state=0)
-    init = _init_values(Estimator, batches[0], "full")
+    init = init_values(Estimator, batches[0], "full")
     weighted.set_params(**init)
     repeated.set_params(**init)
     for batch in batches:

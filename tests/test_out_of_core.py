@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import init_values
 from numpy.testing import assert_allclose, assert_array_equal
 
 from em_sklearn import EMClusterer, EMImputer
@@ -47,23 +48,6 @@ def _memmap(tmp_path, X, name="X.dat"):
     return np.memmap(path, dtype=X.dtype, mode="r", shape=X.shape)
 
 
-def _init_values(Estimator, X, covariance_type, n_components=2):
-    """Initial values from a short fit, as constructor arguments."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence is not the point here
-        init = Estimator(
-            n_components,
-            covariance_type=covariance_type,
-            max_iter=2,
-            random_state=0,
-        ).fit(X)
-    return {
-        "weights_init": init.weights_,
-        "means_init": init.means_,
-        "precisions_init": init.precisions_,
-    }
-
-
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")
 
 
@@ -97,7 +81,7 @@ def test_memmap_fit_equals_in_memory_fit(
         "tol": 1e-6,
         "max_iter": 200,
         **options,
-        **_init_values(Estimator, X, covariance_type),
+        **init_values(Estimator, X, covariance_type),
     }
     Blocked = _blocked(Estimator)
     with warnings.catch_warnings():
@@ -282,7 +266,7 @@ def test_other_row_sliceable_arrays(source, tmp_path):
         f = h5py.File(tmp_path / "X.h5", "w")
         X_in = f.create_dataset("X", data=X)
     assert is_out_of_core(X_in, BLOCK_ROWS)
-    kw = _init_values(EMImputer, X, "full")
+    kw = init_values(EMImputer, X, "full")
     est = _blocked(EMImputer)(2, **kw).fit(X_in)
     ref = _blocked(EMImputer)(2, **kw).fit(X)
     # Rounding, relative to the largest entry (some means are about 0).

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _helpers import full_covariances
 from numpy.testing import assert_array_equal
 from scipy import stats
 
@@ -15,16 +16,10 @@ Z_TOL = 4.5
 
 
 def _full_covariances(imputer):
-    """Return the fitted covariances as (n_components, n_features, n_features)."""
-    cov = imputer.covariances_
-    k, d = imputer.means_.shape
-    if imputer.covariance_type == "full":
-        return cov
-    if imputer.covariance_type == "tied":
-        return np.broadcast_to(cov, (k, d, d))
-    if imputer.covariance_type == "diag":
-        return np.stack([np.diag(c) for c in cov])
-    return np.stack([c * np.eye(d) for c in cov])
+    """The fitted covariances as an (n_components, n_features, n_features) stack."""
+    return full_covariances(
+        imputer.covariance_type, imputer.covariances_, *imputer.means_.shape
+    )
 
 
 def _correlated_data(seed, n_samples=300):
