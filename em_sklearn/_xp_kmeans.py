@@ -118,13 +118,18 @@ def _device_weights(xp, X, sample_weight):
     return w
 
 
-def _prepared_weights(xp, X, sample_weight):
+def _prepared_weights(xp, X, n_clusters, sample_weight):
     """Weights on the device (ones if None) and on the host, in X's dtype.
 
     The host copy is what ``random_state.choice`` needs for the first
     k-means++ center; without weights it is made on the host (no transfer).
+    Raises a ValueError, as scikit-learn, for fewer rows than clusters.
     """
     n_samples = X.shape[0]
+    if n_samples < n_clusters:
+        raise ValueError(
+            f"n_samples={n_samples} should be >= n_clusters={n_clusters}."
+        )
     np_dtype = _numpy_dtype(xp, X.dtype)
     w = _device_weights(xp, X, sample_weight)
     if w is None:
@@ -261,12 +266,8 @@ def xp_kmeans_plusplus(
         Their indices, in the device's indexing dtype.
     """
     xp = namespace(X)
-    if X.shape[0] < n_clusters:
-        raise ValueError(
-            f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}."
-        )
     random_state = check_random_state(random_state)
-    w, w_host = _prepared_weights(xp, X, sample_weight)
+    w, w_host = _prepared_weights(xp, X, n_clusters, sample_weight)
     return _kmeans_plusplus(X, n_clusters, w, w_host, random_state, n_local_trials)
 
 
@@ -450,12 +451,8 @@ def xp_kmeans(
     """
     xp = namespace(X)
     dev = _device(X)
-    if X.shape[0] < n_clusters:
-        raise ValueError(
-            f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}."
-        )
     random_state = check_random_state(random_state)
-    w, w_host = _prepared_weights(xp, X, sample_weight)
+    w, w_host = _prepared_weights(xp, X, n_clusters, sample_weight)
     if tol == 0:
         tol_abs = xp.zeros((), dtype=X.dtype, device=dev)
     else:
