@@ -5,6 +5,18 @@ import warnings
 
 import numpy as np
 
+# The attributes a fit sets, compared between two ways of fitting the same rows.
+FITTED = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_cholesky_",
+    "lower_bound_",
+    "lower_bounds_",
+    "n_iter_",
+    "converged_",
+)
+
 
 def full_covariances(covariance_type, covariances, n_components, n_features):
     """Covariances of any type as an (n_components, n_features, n_features) stack."""

@@ -8,6 +8,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+from _helpers import FITTED
 from numpy.testing import assert_allclose, assert_array_equal
 
 from em_sklearn import EMClusterer, EMImputer
@@ -30,18 +31,6 @@ CHUNKINGS = {
     "block-below-n_components": (2, 198, 200),  # 2 rows < 3 components
     "block-all-nan": (150, 50, 200),  # the 50-row block has nothing observed
 }
-
-# The attributes a fit sets, compared between the Dask and in-memory fits.
-FITTED = (
-    "weights_",
-    "means_",
-    "covariances_",
-    "precisions_cholesky_",
-    "lower_bound_",
-    "lower_bounds_",
-    "n_iter_",
-    "converged_",
-)
 
 
 @pytest.fixture(scope="module")

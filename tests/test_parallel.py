@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import FITTED
 from numpy.testing import assert_allclose, assert_array_equal
 
 from em_sklearn import EMClusterer, EMImputer
@@ -32,17 +33,6 @@ def _fit(estimator, X, **fit_params):
         warnings.simplefilter("ignore")  # convergence is not the point here
         return estimator.fit(X, **fit_params)
 
-
-FITTED = (
-    "weights_",
-    "means_",
-    "covariances_",
-    "precisions_cholesky_",
-    "lower_bound_",
-    "lower_bounds_",
-    "n_iter_",
-    "converged_",
-)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
